@@ -1,0 +1,76 @@
+// swift-tools-version:6.0
+// Raftlite: a fault-tolerant distributed SQL database (SQLite + Raft), speaking rqlite's HTTP API.
+import PackageDescription
+
+let package = Package(
+    name: "Raftlite",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "raftlited", targets: ["raftlited"]),
+        .executable(name: "raftlite-sim", targets: ["raftlite-sim"]),
+    ],
+    dependencies: [
+        // Command-line parsing for the tools that use GNU-style flags (raftlite-sim, later the shell).
+        // raftlited keeps rqlite's Go-style single-dash flags, which need their own parser.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Structured logging for the daemon and its libraries.
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // MARK: C libraries from Debian packages (libmicrohttpd-dev, libsqlite3-dev, zlib1g-dev)
+        .target(
+            name: "CMicroHTTPD",
+            linkerSettings: [.linkedLibrary("microhttpd")]),
+        .target(
+            name: "CSQLite",
+            linkerSettings: [.linkedLibrary("sqlite3")]),
+        .target(
+            name: "CZlib",
+            linkerSettings: [.linkedLibrary("z")]),
+
+        // MARK: Libraries
+        /// Go-compatible JSON values: a parser that keeps integers apart from floats, and an encoder
+        /// whose bytes match rqlite's (compact or 4-space pretty, Go float formatting, HTML escaping).
+        .target(name: "JSON"),
+        /// Small shared vocabulary: Go duration strings (parse and format), version information.
+        .target(name: "Common"),
+        /// Swift over SQLite's C API: connections, statements, values, rqlite's type mapping.
+        .target(name: "SQLiteDB", dependencies: ["CSQLite"]),
+        /// libmicrohttpd wrapper: Request/Response values, suspend/resume, body limits.
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"]),
+        /// The rqlite-compatible HTTP API: routing, parameter parsing, response encoding.
+        .target(name: "API", dependencies: ["HTTPServer", "SQLiteDB", "JSON", "Common"]),
+        /// The node shell: the worker thread owning the SQLite write connection, the read pool, status.
+        .target(
+            name: "Node",
+            dependencies: ["API", "SQLiteDB", "JSON", "Common", .product(name: "Logging", package: "swift-log")]),
+        /// The Raft algorithm as a pure, deterministic state machine: no IO, clocks, threads or Foundation.
+        .target(name: "RaftCore"),
+        /// Deterministic simulation of RaftCore clusters: virtual time, faulty network and disks, invariants.
+        .target(name: "RaftSimulation", dependencies: ["RaftCore"]),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "raftlited",
+            dependencies: [
+                "Node", "API", "HTTPServer", "SQLiteDB", "Common",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "raftlite-sim",
+            dependencies: [
+                "RaftSimulation", "RaftCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // MARK: Tests
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "Common"]),
+        .testTarget(name: "SQLiteDBTests", dependencies: ["SQLiteDB"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "APITests", dependencies: ["API", "HTTPServer", "SQLiteDB", "JSON"]),
+        .testTarget(
+            name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"],
+            resources: [.copy("testdata")]),
+        .testTarget(name: "EndToEndTests", dependencies: ["raftlited", "JSON"]),
+    ]
+)

@@ -1,0 +1,156 @@
+import JSON
+import SQLiteDB
+
+// The protocols the HTTP API needs from the node, declared here at the consumer side so the API is
+// tested against a fake node, without a socket or Raft. Every call returns promptly: work that may wait
+// (SQLite, Raft) completes later through the completion, which may run on any thread.
+
+/// Read consistency levels (REFERENCE §2). `auto` resolves to `weak` on a voter, `none` on a non-voter.
+public enum ReadLevel: String, Sendable, CaseIterable {
+    case none, weak, strong, linearizable, auto
+
+    /// Parses the `level` query parameter: case-insensitive; unknown or absent ⇒ `weak`.
+    public init(parameter: String?) {
+        self = parameter.flatMap { ReadLevel(rawValue: $0.lowercased()) } ?? .weak
+    }
+}
+
+/// A write request (`/db/execute`).
+public struct ExecuteRequest: Sendable {
+    public var statements: [Statement]
+    public var transaction: Bool
+    public var timings: Bool
+    /// Per-request SQLite execution deadline in seconds (`db_timeout`); nil = none.
+    public var dbTimeout: Double?
+
+    public init(statements: [Statement], transaction: Bool = false, timings: Bool = false, dbTimeout: Double? = nil) {
+        self.statements = statements
+        self.transaction = transaction
+        self.timings = timings
+        self.dbTimeout = dbTimeout
+    }
+}
+
+/// A read (`/db/query`) or mixed (`/db/request`) request.
+public struct QueryRequest: Sendable {
+    public var statements: [Statement]
+    public var transaction: Bool
+    public var timings: Bool
+    public var level: ReadLevel
+    /// Level `none` only: maximum staleness in seconds (`freshness`).
+    public var freshness: Double?
+    public var freshnessStrict: Bool
+    public var dbTimeout: Double?
+    /// Level `linearizable`: how long to wait for the applied index to catch up, in seconds.
+    public var linearizableTimeout: Double?
+
+    public init(
+        statements: [Statement], transaction: Bool = false, timings: Bool = false, level: ReadLevel = .weak,
+        freshness: Double? = nil, freshnessStrict: Bool = false, dbTimeout: Double? = nil,
+        linearizableTimeout: Double? = nil
+    ) {
+        self.statements = statements
+        self.transaction = transaction
+        self.timings = timings
+        self.level = level
+        self.freshness = freshness
+        self.freshnessStrict = freshnessStrict
+        self.dbTimeout = dbTimeout
+        self.linearizableTimeout = linearizableTimeout
+    }
+}
+
+/// Results of a request, in statement order.
+public struct DatabaseResponse: Sendable {
+    public var results: [StatementResult]
+    /// Index of the committed Raft log entry; 0 for local reads (omitted from JSON when 0).
+    public var raftIndex: UInt64
+
+    public init(results: [StatementResult], raftIndex: UInt64 = 0) {
+        self.results = results
+        self.raftIndex = raftIndex
+    }
+}
+
+/// Request-level failures. The API maps each to rqlite's status code and body in one place.
+public enum ServiceError: Error, Sendable, Equatable {
+    /// This node is not the leader; `leaderAPIURL` is the leader's HTTP base URL (`http://host:4001`) if known.
+    case notLeader(leaderAPIURL: String?)
+    /// No leader is known (503 `leader not found`).
+    case leaderNotFound
+    /// Rendered as the JSON error envelope: `store not ready`, `store not open`, `stale read`, `disallowed
+    /// pragma`, timeouts, relayed remote errors.
+    case message(String)
+}
+
+/// One member of the cluster as `/nodes` and `/leader` show it.
+public struct NodeInfo: Sendable, Equatable {
+    public var id: String
+    /// The node's HTTP API URL with scheme (`http://host:4001`); empty when unreachable.
+    public var apiAddr: String
+    /// The node's Raft address (`host:port`).
+    public var addr: String
+    /// `"unknown"` if the peer did not report one, `""` if unreachable.
+    public var version: String
+    public var voter: Bool
+    public var reachable: Bool
+    public var leader: Bool
+    /// Probe time in seconds.
+    public var time: Double
+    public var error: String
+
+    public init(
+        id: String, apiAddr: String, addr: String, version: String, voter: Bool, reachable: Bool, leader: Bool,
+        time: Double = 0, error: String = ""
+    ) {
+        self.id = id
+        self.apiAddr = apiAddr
+        self.addr = addr
+        self.version = version
+        self.voter = voter
+        self.reachable = reachable
+        self.leader = leader
+        self.time = time
+        self.error = error
+    }
+}
+
+/// What `/readyz` asks of the node.
+public struct Readiness: Sendable, Equatable {
+    /// A leader is known (and the store is open).
+    public var leaderKnown: Bool
+    /// The store is open and every ready gate (e.g. a pending auto-restore) has opened.
+    public var storeReady: Bool
+
+    public init(leaderKnown: Bool, storeReady: Bool) {
+        self.leaderKnown = leaderKnown
+        self.storeReady = storeReady
+    }
+}
+
+/// The database operations behind `/db/execute`, `/db/query` and `/db/request`.
+public protocol DatabaseService: Sendable {
+    func execute(_ request: ExecuteRequest, completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void)
+    func query(_ request: QueryRequest, completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void)
+    /// Mixed reads and writes (`/db/request`); the node classifies statements itself.
+    func request(_ request: QueryRequest, completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void)
+}
+
+/// Cluster and status information. Every method answers at once from the latest published status value,
+/// and is safe to call from the first instant of the process (while the node is still recovering).
+public protocol StatusService: Sendable {
+    /// Sections of the `/status` document this node owns, in order (`build`, `runtime`, `os`, `node`,
+    /// `store`, ...). The API adds the `http` section itself.
+    func statusSections() -> [(String, JSONValue)]
+    /// Sections of `/debug/vars` (expvar-style top-level keys).
+    func debugVars() -> [(String, JSONValue)]
+    /// Members of the cluster, probed for reachability; `includeNonVoters` per `?nonvoters`.
+    /// Fails with `.message("store not open")` before the store is open.
+    func nodes(includeNonVoters: Bool, timeout: Double, completion: @escaping @Sendable (Result<[NodeInfo], ServiceError>) -> Void)
+    /// The leader as a probed `NodeInfo`, or `.leaderNotFound`.
+    func leader(timeout: Double, completion: @escaping @Sendable (Result<NodeInfo, ServiceError>) -> Void)
+    func readiness() -> Readiness
+    /// Waits until the local commit index reaches the leader's commit index seen at call time
+    /// (`/readyz?sync`); completes with nil on success or an error message.
+    func waitForSync(timeout: Double, completion: @escaping @Sendable (String?) -> Void)
+}

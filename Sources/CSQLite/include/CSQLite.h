@@ -1,0 +1,4 @@
+#ifndef RAFTLITE_CSQLITE_H
+#define RAFTLITE_CSQLITE_H
+#include <sqlite3.h>
+#endif
