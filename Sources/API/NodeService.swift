@@ -22,6 +22,13 @@ public struct ExecuteRequest: Sendable {
     public var timings: Bool
     /// Per-request SQLite execution deadline in seconds (`db_timeout`); nil = none.
     public var dbTimeout: Double?
+    /// `?redirect`: when this node is not the leader, fail with `.notLeader` (the API answers 301) instead
+    /// of forwarding the request to the leader.
+    public var redirect: Bool = false
+    /// `?timeout` in seconds (forwarding budget); default 30 s.
+    public var timeout: Double = 30
+    /// The client's Basic credentials, to be carried to the leader when forwarding.
+    public var credentials: Credentials? = nil
 
     public init(statements: [Statement], transaction: Bool = false, timings: Bool = false, dbTimeout: Double? = nil) {
         self.statements = statements
@@ -43,6 +50,12 @@ public struct QueryRequest: Sendable {
     public var dbTimeout: Double?
     /// Level `linearizable`: how long to wait for the applied index to catch up, in seconds.
     public var linearizableTimeout: Double?
+    /// `?redirect`: fail with `.notLeader` instead of forwarding to the leader.
+    public var redirect: Bool = false
+    /// `?timeout` in seconds (forwarding budget); default 30 s.
+    public var timeout: Double = 30
+    /// The client's Basic credentials, to be carried to the leader when forwarding.
+    public var credentials: Credentials? = nil
 
     public init(
         statements: [Statement], transaction: Bool = false, timings: Bool = false, level: ReadLevel = .weak,
@@ -65,10 +78,24 @@ public struct DatabaseResponse: Sendable {
     public var results: [StatementResult]
     /// Index of the committed Raft log entry; 0 for local reads (omitted from JSON when 0).
     public var raftIndex: UInt64
+    /// The value of `X-RQLITE-SERVED-BY` when the request was forwarded (rqlite reports the leader's Raft
+    /// address); nil when served by this node (the API then uses this node's advertised HTTP address).
+    public var servedBy: String? = nil
 
     public init(results: [StatementResult], raftIndex: UInt64 = 0) {
         self.results = results
         self.raftIndex = raftIndex
+    }
+}
+
+/// Basic-auth credentials of a client request.
+public struct Credentials: Sendable, Equatable {
+    public var username: String
+    public var password: String
+
+    public init(username: String, password: String) {
+        self.username = username
+        self.password = password
     }
 }
 

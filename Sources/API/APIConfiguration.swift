@@ -1,0 +1,60 @@
+import JSON
+
+/// What the API needs to know about its node and its deployment.
+public struct APIConfiguration: Sendable {
+    /// This node's advertised HTTP address, `host:port` without scheme (`X-RQLITE-SERVED-BY`).
+    public var advertisedAddress: String
+    /// The address the HTTP server listens on (`/status` → `http.bind_addr`).
+    public var bindAddress: String
+    /// `-http-allow-origin`; nil leaves `Access-Control-Allow-Origin` unset.
+    public var allowOrigin: String?
+    /// Directory served under `/console/` (nil: `/console/...` answers 404).
+    public var publicDirectory: String?
+    /// The credential store; nil means authentication is disabled.
+    public var auth: AuthStore?
+    /// `X-RQLITE-VERSION` (`unknown` when empty).
+    public var version: String
+    /// Default of `timeout` (seconds): forwarding, node probes, sync.
+    public var defaultTimeout: Double
+    /// Default of `linearizable_timeout` for `/db/query` (seconds).
+    public var defaultLinearizableTimeout: Double
+    /// Extra members of the `/status` → `http` section (e.g. `cluster`, `queue`), written after the ones
+    /// the API knows itself, then all sorted as Go sorts map keys.
+    public var extraHTTPStatus: [(String, JSONValue)]
+    /// A monotonic clock in seconds, for `timings`.
+    public var clock: @Sendable () -> Double
+
+    public init(
+        advertisedAddress: String, bindAddress: String? = nil, allowOrigin: String? = nil,
+        publicDirectory: String? = nil, auth: AuthStore? = nil, version: String = "unknown",
+        defaultTimeout: Double = 30, defaultLinearizableTimeout: Double = 10,
+        extraHTTPStatus: [(String, JSONValue)] = [], clock: (@Sendable () -> Double)? = nil
+    ) {
+        self.advertisedAddress = advertisedAddress
+        self.bindAddress = bindAddress ?? advertisedAddress
+        self.allowOrigin = allowOrigin
+        self.publicDirectory = publicDirectory
+        self.auth = auth
+        self.version = version.isEmpty ? "unknown" : version
+        self.defaultTimeout = defaultTimeout
+        self.defaultLinearizableTimeout = defaultLinearizableTimeout
+        self.extraHTTPStatus = extraHTTPStatus
+        self.clock = clock ?? MonotonicClock.seconds
+    }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+enum MonotonicClock {
+    @Sendable static func seconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
