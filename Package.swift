@@ -4,7 +4,7 @@ import PackageDescription
 
 let package = Package(
     name: "Raftlite",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "raftlited", targets: ["raftlited"]),
         .executable(name: "raftlite-sim", targets: ["raftlite-sim"]),
@@ -46,6 +46,8 @@ let package = Package(
             dependencies: ["API", "SQLiteDB", "JSON", "Common", .product(name: "Logging", package: "swift-log")]),
         /// The Raft algorithm as a pure, deterministic state machine: no IO, clocks, threads or Foundation.
         .target(name: "RaftCore"),
+        /// Durable Raft state: the segmented, checksummed log and the term/vote file.
+        .target(name: "Storage", dependencies: ["CZlib"]),
         /// Deterministic simulation of RaftCore clusters: virtual time, faulty network and disks, invariants.
         .target(name: "RaftSimulation", dependencies: ["RaftCore"]),
 
@@ -64,6 +66,8 @@ let package = Package(
             ]),
 
         // MARK: Tests
+        /// Shared by the test targets: a raw-socket HTTP client, real-process launcher, polling helpers.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "Common"]),
         .testTarget(name: "SQLiteDBTests", dependencies: ["SQLiteDB"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
@@ -71,6 +75,7 @@ let package = Package(
         .testTarget(
             name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"],
             resources: [.copy("testdata")]),
-        .testTarget(name: "EndToEndTests", dependencies: ["raftlited", "JSON"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["raftlited", "JSON", "TestSupport"]),
     ]
 )
