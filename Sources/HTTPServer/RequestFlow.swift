@@ -1,0 +1,118 @@
+import CMicroHTTPD
+
+/// The access-handler state machine for one request. Runs on the connection's MHD thread and never
+/// waits for the application.
+///
+/// 1. First call: headers only. Note the declared length; never answer here (MHD would close the
+///    connection), except a 413 to a client that asked `Expect: 100-continue` and has not sent the body.
+/// 2. Calls with upload data: append (or count and discard once over the limit).
+/// 3. Call with no data after the body: dispatch to the handler once, then queue its response or
+///    suspend; after a resume, queue the stored response.
+enum RequestFlow {
+    static let tooLargeText = "request body too large\n"
+
+    static func step(
+        _ context: RequestContext, connection: OpaquePointer?, method: UnsafePointer<CChar>?,
+        uploadData: UnsafePointer<CChar>?, uploadSize: UnsafeMutablePointer<Int>
+    ) -> MHD_Result {
+        let core = context.core
+        let limit = core.configuration.maxBodyBytes
+
+        if !context.headersSeen {
+            context.headersSeen = true
+            context.method = method.map { String(cString: $0) } ?? "GET"
+            let declared = headerValue(connection, "Content-Length").flatMap { Int($0) } ?? 0
+            if declared > limit {
+                context.tooLarge = true
+                let expect = headerValue(connection, "Expect")?.lowercased() == "100-continue"
+                if expect { return rejectTooLarge(context, connection) }
+            } else if declared > 0 {
+                context.body.reserveCapacity(declared)
+            }
+            return .YES
+        }
+
+        if context.rejected {  // 413 already queued: swallow whatever libmicrohttpd still passes.
+            uploadSize.pointee = 0
+            return .YES
+        }
+        let size = uploadSize.pointee
+        if size > 0 {
+            uploadSize.pointee = 0
+            context.bodyBytesReceived += size
+            if !context.tooLarge, context.bodyBytesReceived > limit {
+                context.tooLarge = true
+                context.body = []
+            }
+            if context.tooLarge {
+                if context.bodyBytesReceived - limit > core.configuration.maxDiscardBytes {
+                    // Too much to drain: answer now; libmicrohttpd closes the connection after it.
+                    return rejectTooLarge(context, connection)
+                }
+                return .YES
+            }
+            if let data = uploadData {
+                data.withMemoryRebound(to: UInt8.self, capacity: size) {
+                    context.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: size))
+                }
+            }
+            return .YES
+        }
+
+        if context.tooLarge { return rejectTooLarge(context, connection) }
+
+        if !context.dispatched {
+            context.dispatched = true
+            let request = makeRequest(context, connection: connection)
+            context.path = request.path
+            core.count {
+                $0.requestsDispatched += 1
+                $0.inFlight += 1
+            }
+            if core.register(context) {
+                core.handler.handle(request, respond: { [context] response in context.respond(response) })
+            } else {
+                context.respond(ResponseBuilder.text(503, "server shutting down\n"), forced: true)
+            }
+        }
+        switch context.takeResponseOrSuspend() {
+        case .queue(let response):
+            return ResponseBuilder.queue(response, on: connection, core: core)
+        case .suspended:
+            return .YES
+        }
+    }
+
+    private static func rejectTooLarge(_ context: RequestContext, _ connection: OpaquePointer?) -> MHD_Result {
+        context.rejected = true
+        context.body = []
+        context.core.count { $0.bodiesTooLarge += 1 }
+        return ResponseBuilder.queue(ResponseBuilder.text(413, tooLargeText), on: connection, core: context.core)
+    }
+
+    private static func headerValue(_ connection: OpaquePointer?, _ name: String) -> String? {
+        MHD_lookup_connection_value(connection, .HEADER_KIND, name).map { String(cString: $0) }
+    }
+
+    private static func makeRequest(_ context: RequestContext, connection: OpaquePointer?) -> HTTPRequest {
+        let target = RequestTarget(raw: context.rawTarget)
+        var headers: [(name: String, value: String)] = []
+        withUnsafeMutablePointer(to: &headers) { pointer in
+            _ = MHD_get_connection_values(
+                connection, .HEADER_KIND,
+                { cls, _, key, value in
+                    let list = cls!.assumingMemoryBound(to: [(name: String, value: String)].self)
+                    list.pointee.append(
+                        (key.map { String(cString: $0) } ?? "", value.map { String(cString: $0) } ?? ""))
+                    return .YES
+                }, pointer)
+        }
+        var peer = [CChar](repeating: 0, count: 80)
+        let rc = peer.withUnsafeMutableBufferPointer { raftlite_mhd_peer_address(connection, $0.baseAddress, $0.count) }
+        let body = context.body
+        context.body = []
+        return HTTPRequest(
+            method: context.method, path: target.path, rawQuery: target.rawQuery, headers: headers, body: body,
+            remoteAddress: rc == 0 ? String(nulTerminated: peer) : "")
+    }
+}

@@ -1,0 +1,162 @@
+import Glibc
+import HTTPServer
+import Testing
+
+@Suite struct RoundTripTests {
+    @Test func getParsesMethodDecodedPathRawQueryHeadersInOrderAndPeer() throws {
+        try withServer(handler: echoHandler) { server in
+            let client = try RawHTTPClient(port: server.boundPort)
+            try client.request(
+                "GET", "/db/a%20b/c?q=SELECT%20*%20FROM%20foo&pretty&level=weak",
+                headers: [("X-Zeta", "1"), ("X-Alpha", "2"), ("X-Mid", "3")])
+            let response = try client.readResponse()
+            #expect(response.status == 200)
+            #expect(response.header("X-Method") == "GET")
+            #expect(response.header("X-Path") == "/db/a b/c")
+            #expect(response.header("X-Query") == "q=SELECT%20*%20FROM%20foo&pretty&level=weak")
+            #expect(response.header("X-Header-Names") == "Host,X-Zeta,X-Alpha,X-Mid")
+            #expect(response.header("X-Remote")?.hasPrefix("127.0.0.1:") == true)
+            #expect(response.body.isEmpty)
+        }
+    }
+
+    @Test func postEchoesBodyAndKeepsConnectionAlive() throws {
+        try withServer(handler: echoHandler) { server in
+            let client = try RawHTTPClient(port: server.boundPort)
+            for i in 0..<3 {
+                let body = Array("[\"INSERT INTO foo VALUES(\(i))\"]".utf8)
+                try client.request("POST", "/db/execute", headers: [("Content-Type", "application/json")], body: body)
+                let response = try client.readResponse()
+                #expect(response.status == 200)
+                #expect(response.body == body)
+                #expect(response.header("X-Method") == "POST")
+            }
+            #expect(server.stats.connectionsAccepted == 1)
+            #expect(eventually { server.stats.requestsServed == 3 })
+        }
+    }
+
+    @Test func largeBodyArrivesWhole() throws {
+        let size = 8 << 20
+        let body = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ ($0 >> 11)) }
+        try withServer(handler: echoHandler) { server in
+            let client = try RawHTTPClient(port: server.boundPort)
+            try client.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: \(size)\r\n\r\n")
+            // Dribble it in pieces so the server sees it across many access-handler calls.
+            var offset = 0
+            while offset < size {
+                let end = min(size, offset + 100_000)
+                try client.send(Array(body[offset..<end]))
+                offset = end
+            }
+            let response = try client.readResponse()
+            #expect(response.status == 200)
+            #expect(response.header("X-Body-Count") == String(size))
+            #expect(response.body == body)
+        }
+    }
+
+    @Test func chunkedRequestBodyIsDecoded() throws {
+        try withServer(handler: echoHandler) { server in
+            let client = try RawHTTPClient(port: server.boundPort)
+            try client.send(
+                "POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+            let response = try client.readResponse()
+            #expect(response.status == 200)
+            #expect(response.text == "hello world")
+        }
+    }
+
+    @Test func headGetsHeadersWithoutBody() throws {
+        let handler = ClosureHandler { request, respond in
+            respond(HTTPResponse(status: 200, headers: [("X-Method", request.method)], text: "hello"))
+        }
+        try withServer(handler: handler) { server in
+            let client = try RawHTTPClient(port: server.boundPort)
+            try client.request("HEAD", "/status")
+            let head = try client.readResponse(head: true)
+            #expect(head.status == 200)
+            #expect(head.header("X-Method") == "HEAD")
+            #expect(head.header("Content-Length") == "5")
+            // If a body had been sent, it would be read here as the next status line and fail.
+            try client.request("GET", "/status")
+            let get = try client.readResponse()
+            #expect(get.status == 200)
+            #expect(get.text == "hello")
+        }
+    }
+
+    @Test func responseHeadersAndStatusPassThrough() throws {
+        let handler = ClosureHandler { _, respond in
+            respond(
+                HTTPResponse(
+                    status: 503,
+                    headers: [("X-Raft-Leader", "http://n1:4001"), ("Content-Type", "application/json"), ("Content-Length", "999")],
+                    text: "{\"error\":\"not leader\"}"))
+        }
+        try withServer(handler: handler) { server in
+            let client = try RawHTTPClient(port: server.boundPort)
+            try client.request("GET", "/db/query")
+            let response = try client.readResponse()
+            #expect(response.status == 503)
+            #expect(response.header("X-Raft-Leader") == "http://n1:4001")
+            #expect(response.header("Content-Type") == "application/json")
+            #expect(response.header("Content-Length") == "22")  // The server's, not the handler's bogus one.
+            #expect(response.text == "{\"error\":\"not leader\"}")
+        }
+    }
+
+    @Test func tooLargeBodyGets413UnbufferedAndServerKeepsServing() throws {
+        let handled = ParkedResponders()
+        let handler = ClosureHandler { request, respond in
+            handled.park(request, { _ in })
+            respond(HTTPResponse(status: 200, text: "ok"))
+        }
+        try withServer(quietConfiguration(maxBodyBytes: 1 << 20), handler: handler) { server in
+            let client = try RawHTTPClient(port: server.boundPort)
+            try client.request("POST", "/db/execute", body: [UInt8](repeating: 65, count: 3 << 20))
+            let response = try client.readResponse()
+            #expect(response.status == 413)
+            #expect(response.text == "request body too large\n")
+            #expect(handled.count == 0)
+            // Same connection still usable (the excess was drained, not buffered).
+            try client.request("POST", "/db/execute", body: Array("small".utf8))
+            #expect(try client.readResponse().status == 200)
+            // And new connections too.
+            let other = try RawHTTPClient(port: server.boundPort)
+            try other.request("GET", "/status")
+            #expect(try other.readResponse().status == 200)
+            #expect(handled.count == 2)
+            #expect(server.stats.bodiesTooLarge == 1)
+            // Exactly at the limit is fine.
+            try other.request("POST", "/db/execute", body: [UInt8](repeating: 66, count: 1 << 20))
+            #expect(try other.readResponse().status == 200)
+        }
+    }
+
+    @Test func tooLargeWithExpectContinueIsRefusedBeforeTheBody() throws {
+        try withServer(quietConfiguration(maxBodyBytes: 1024), handler: echoHandler) { server in
+            let client = try RawHTTPClient(port: server.boundPort)
+            try client.send("POST /db/load HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\nExpect: 100-continue\r\n\r\n")
+            let response = try client.readResponse()
+            #expect(response.status == 413)
+            #expect(response.text == "request body too large\n")
+        }
+    }
+
+    @Test func bodyFarBeyondTheDiscardAllowanceIsRefusedEarly() throws {
+        var configuration = quietConfiguration(maxBodyBytes: 1024)
+        configuration.maxDiscardBytes = 4096
+        try withServer(configuration, handler: echoHandler) { server in
+            let client = try RawHTTPClient(port: server.boundPort)
+            // Declared huge but only part sent: the server must answer without waiting for the rest.
+            try client.send("POST /db/load HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n")
+            try client.send([UInt8](repeating: 1, count: 16384))
+            let response = try client.readResponse()
+            #expect(response.status == 413)
+            let fresh = try RawHTTPClient(port: server.boundPort)
+            try fresh.request("GET", "/")
+            #expect(try fresh.readResponse().status == 200)
+        }
+    }
+}
