@@ -25,7 +25,9 @@ public final class APIHandler: HTTPHandler, Sendable {
 
     /// Headers on every response (§1.2).
     var commonHeaders: [(name: String, value: String)] {
-        var h: [(name: String, value: String)] = [("X-RQLITE-VERSION", configuration.version)]
+        var h: [(name: String, value: String)] = [
+            ("X-RQLITE-VERSION", configuration.version.isEmpty ? "unknown" : configuration.version)
+        ]
         if let origin = configuration.allowOrigin { h.append(("Access-Control-Allow-Origin", origin)) }
         h.append(("Access-Control-Allow-Methods", "OPTIONS, GET, POST"))
         if configuration.auth != nil {
