@@ -1,1 +1,94 @@
-print("raftlited")
+import API
+import Common
+import Foundation
+import HTTPServer
+import Logging
+import Node
+import SQLiteDB
+
+// raftlited: the Raftlite daemon. Flags follow rqlite's (REFERENCE §5); the data directory is the last
+// argument. Start-up order: parse and validate flags, start the HTTP server (so status answers from the
+// first instant), open the node, then serve until SIGTERM/SIGINT, and shut down in reverse order.
+
+Daemon.blockTerminationSignals()
+let program = "raftlited"
+let description = "Raftlite is a fault-tolerant distributed SQL database (SQLite + Raft), compatible with rqlite's API."
+
+func writeStderr(_ text: String) {
+    FileHandle.standardError.write(Data(text.utf8))
+}
+
+var flags = RaftliteFlags.make()
+let positional: [String]
+do {
+    positional = try flags.parse(Array(CommandLine.arguments.dropFirst()))
+} catch .helpRequested {
+    writeStderr("\n\(description)\n\n" + flags.usage(program: program))
+    exit(0)
+} catch .invalid(let message) {
+    writeStderr(message + "\n\n\(description)\n\n" + flags.usage(program: program))
+    exit(2)
+}
+
+if flags.bool("version") {
+    print(
+        "\(program) \(RaftliteVersion.version) linux \(Node.runtimeArch) \(Node.swiftVersion) "
+            + "sqlite\(Connection.sqliteVersion) (commit \(RaftliteVersion.commit), compiler swiftc)")
+    exit(0)
+}
+
+let config: DaemonConfig
+do {
+    config = try DaemonConfig(flags: flags, positional: positional)
+} catch .fatal(let message) {
+    writeStderr("fatal: \(message)\n")
+    exit(1)
+} catch .plain(let message) {
+    writeStderr(message + "\n")
+    exit(1)
+}
+
+let unsupported = RaftliteFlags.unsupportedFlags(flags)
+if !unsupported.isEmpty {
+    let names = unsupported.map { "-" + $0 }.joined(separator: ", ")
+    writeStderr("fatal: \(names): not supported yet by \(program) \(RaftliteVersion.version)\n")
+    exit(1)
+}
+
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = .info
+    return handler
+}
+let logger = Logger(label: "raftlited")
+
+let node = Node(
+    configuration: NodeConfiguration(
+        nodeID: config.nodeID, dataDirectory: config.dataPath, httpAdvertisedAddress: config.httpAdv,
+        httpBindAddress: config.httpAddr, raftAdvertisedAddress: config.raftAdv, raftBindAddress: config.raftAddr,
+        foreignKeys: config.foreignKeys, readConnections: config.maxReadConnections),
+    logger: logger)
+
+let server: HTTPServer
+do {
+    server = try Daemon.startHTTP(config: config, node: node, logger: logger)
+} catch {
+    writeStderr("fatal: failed to start HTTP server: \(error)\n")
+    exit(1)
+}
+
+do {
+    try node.open()
+} catch {
+    logger.error("failed to open node", metadata: ["error": "\(error)"])
+    server.shutdown(gracePeriod: .seconds(5))
+    writeStderr("fatal: \(error)\n")
+    exit(1)
+}
+
+let receivedSignal = Daemon.waitForTerminationSignal()
+logger.info("received \(receivedSignal), shutting down")
+server.shutdown(gracePeriod: .seconds(10))
+node.shutdown()
+logger.info("shutdown complete")
+exit(0)

@@ -1,0 +1,38 @@
+/// Everything a node needs to know at start-up, resolved from the command line.
+public struct NodeConfiguration: Sendable {
+    /// Unique, immutable node ID (`-node-id`, defaulting to the advertised Raft address).
+    public var nodeID: String
+    /// Absolute path of the data directory.
+    public var dataDirectory: String
+    /// Advertised HTTP address, `host:port` (`-http-adv-addr`).
+    public var httpAdvertisedAddress: String
+    /// HTTP bind address (`-http-addr`).
+    public var httpBindAddress: String
+    /// Advertised Raft address, `host:port` (`-raft-adv-addr`).
+    public var raftAdvertisedAddress: String
+    /// Raft bind address (`-raft-addr`).
+    public var raftBindAddress: String
+    /// `PRAGMA foreign_keys` on every connection (`-fk`).
+    public var foreignKeys: Bool
+    /// Read-only connections in the read pool (`-db-max-ro-conns`, capped to a useful thread count).
+    public var readConnections: Int
+
+    public init(
+        nodeID: String, dataDirectory: String, httpAdvertisedAddress: String, httpBindAddress: String,
+        raftAdvertisedAddress: String, raftBindAddress: String, foreignKeys: Bool = false, readConnections: Int = 4
+    ) {
+        self.nodeID = nodeID
+        self.dataDirectory = dataDirectory
+        self.httpAdvertisedAddress = httpAdvertisedAddress
+        self.httpBindAddress = httpBindAddress
+        self.raftAdvertisedAddress = raftAdvertisedAddress
+        self.raftBindAddress = raftBindAddress
+        self.foreignKeys = foreignKeys
+        self.readConnections = readConnections
+    }
+
+    /// `<data>/db.sqlite`, as in rqlite.
+    public var databasePath: String { dataDirectory + "/db.sqlite" }
+    /// The node's HTTP API URL, as other nodes and redirects use it.
+    public var apiURL: String { "http://" + httpAdvertisedAddress }
+}

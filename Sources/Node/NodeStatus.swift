@@ -1,0 +1,34 @@
+import Foundation
+
+/// The phases a node passes through. Published from the first instant of the process, so status
+/// handlers always have a value to read.
+public enum NodePhase: String, Sendable {
+    case starting
+    case opening
+    case ready
+    case shuttingDown = "shutting down"
+    case stopped
+}
+
+/// An immutable picture of the node, published by the threads that change it and read by HTTP handlers
+/// without waiting on them.
+public struct NodeStatus: Sendable {
+    public var phase: NodePhase = .starting
+    /// Why the node is not serving, when it is not (e.g. an error opening the database).
+    public var phaseDetail: String = ""
+    public var storeOpen: Bool = false
+    public var startTime: Date = Date()
+    /// Write requests completed, and statements within them.
+    public var writeRequests: UInt64 = 0
+    public var writeStatements: UInt64 = 0
+    public var readRequests: UInt64 = 0
+    public var readStatements: UInt64 = 0
+    /// Write requests queued for the worker but not yet completed.
+    public var pendingWrites: Int = 0
+    /// Time of the last completed write that changed the database.
+    public var lastWriteTime: Date?
+    /// SQLite facts refreshed after writes.
+    public var sqliteVersion: String = ""
+
+    public init() {}
+}
