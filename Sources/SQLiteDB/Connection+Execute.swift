@@ -147,11 +147,11 @@ extension Connection {
     /// rowid and `sqlite3_changes` read right after the *last* segment (0/0 if that segment is empty).
     func executeText(_ sql: String, _ parameters: [Parameter]) throws -> (Int64, Int64) {
         let db = try db()
-        let bytes = Array(sql.utf8CString)
+        let text = SQLText(sql)
         var offset = 0
         var argStart = 0
         while true {
-            let segment = try prepareSegment(bytes, at: offset, cacheKey: offset == 0 ? sql : nil)
+            let segment = try prepareSegment(text, at: offset, cacheKey: offset == 0 ? sql : nil)
             var result: (Int64, Int64)?
             if let prepared = segment.statement {
                 defer { finish(prepared) }
@@ -195,11 +195,11 @@ extension Connection {
     }
 
     func queryText(_ sql: String, _ parameters: [Parameter]) throws -> QueryRows {
-        let bytes = Array(sql.utf8CString)
+        let text = SQLText(sql)
         var offset = 0
         var argStart = 0
         while true {
-            let segment = try prepareSegment(bytes, at: offset, cacheKey: offset == 0 ? sql : nil)
+            let segment = try prepareSegment(text, at: offset, cacheKey: offset == 0 ? sql : nil)
             let needed = segment.statement?.parameterCount ?? 0
             if parameters.count - argStart < needed {
                 if let prepared = segment.statement { finish(prepared) }

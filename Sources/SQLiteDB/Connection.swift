@@ -227,8 +227,8 @@ public final class Connection: @unchecked Sendable {
 
     /// Prepares a statement that must be a single one (tail ignored), using the cache.
     func prepareSingle(_ sql: String) throws -> PreparedStatement {
-        let bytes = Array(sql.utf8CString)
-        guard let prepared = try prepareSegment(bytes, at: 0, cacheKey: sql).statement else {
+        let text = SQLText(sql)
+        guard let prepared = try prepareSegment(text, at: 0, cacheKey: sql).statement else {
             throw DatabaseError(resultCode: SQLITE_MISUSE, message: "empty statement")
         }
         return prepared
@@ -246,11 +246,12 @@ public final class Connection: @unchecked Sendable {
 
     /// Prepares the statement starting at `offset` of the NUL-terminated `bytes`. When `cacheKey` is given
     /// and offset is 0, a single-statement text is served from / stored in the statement cache.
-    func prepareSegment(_ bytes: [CChar], at offset: Int, cacheKey: String?) throws -> Segment {
+    func prepareSegment(_ text: SQLText, at offset: Int, cacheKey: String?) throws -> Segment {
         let db = try db()
         if offset == 0, let cacheKey, let cached = cache.get(cacheKey) {
-            return Segment(statement: cached, nextOffset: bytes.count - 1, isLast: true)
+            return Segment(statement: cached, nextOffset: Int.max, isLast: true)
         }
+        let bytes = text.bytes
         var stmt: OpaquePointer?
         var tailOffset = bytes.count - 1
         let rc = bytes.withUnsafeBufferPointer { buffer -> Int32 in
@@ -356,8 +357,7 @@ public final class Connection: @unchecked Sendable {
     /// read-only; an empty statement too). Throws the prepare error for invalid SQL — callers treat
     /// that as a write.
     public func isReadOnly(_ sql: String) throws -> Bool {
-        let bytes = Array(sql.utf8CString)
-        let segment = try prepareSegment(bytes, at: 0, cacheKey: sql)
+        let segment = try prepareSegment(SQLText(sql), at: 0, cacheKey: sql)
         guard let statement = segment.statement else { return true }
         defer { finish(statement) }
         return statement.isReadOnly || sqlite3_stmt_isexplain(statement.handle) != 0
@@ -365,4 +365,20 @@ public final class Connection: @unchecked Sendable {
 
     /// Number of statements currently held in the prepared-statement cache.
     public var cachedStatementCount: Int { cache.count }
+}
+
+/// SQL text whose NUL-terminated bytes are built only when a statement must actually be compiled (a cache
+/// hit needs none).
+final class SQLText {
+    let sql: String
+    private var storage: [CChar]?
+
+    init(_ sql: String) { self.sql = sql }
+
+    var bytes: [CChar] {
+        if let storage { return storage }
+        let built = Array(sql.utf8CString)
+        storage = built
+        return built
+    }
 }
