@@ -68,7 +68,7 @@ public struct RaftLog: Sendable {
         precondition(from >= firstIndex, "slice below the compaction point")
         if from > lastIndex { return [] }
         let start = Int(from.rawValue - snapshot.index.rawValue - 1)
-        let end = min(entries.count, start + maxCount)
+        let end = maxCount >= entries.count - start ? entries.count : start + maxCount
         return Array(entries[start..<end])
     }
 
