@@ -164,3 +164,21 @@ import Testing
         #expect(!Connection.isValidSQLiteData(Array("hello".utf8)))
     }
 }
+
+@Suite struct SettingsTests {
+    @Test func runtimeSettings() throws {
+        let dir = TempDir()
+        let c = try Connection.open(path: dir.file("db.sqlite"), synchronous: .off)
+        #expect(try c.synchronous() == 0)
+        try c.setSynchronous(.full)
+        #expect(try c.synchronous() == 2)
+        try c.setBusyTimeout(milliseconds: 1234)
+        #expect(try c.busyTimeout() == 1234)
+        #expect(try c.walAutocheckpoint() == 1000)
+        try c.setWALAutocheckpoint(pages: 0)
+        #expect(try c.walAutocheckpoint() == 0)
+        c.close()
+        #expect(!c.isOpen)
+        #expect(throws: DatabaseError.self) { try c.execute([stmt("SELECT 1")]) }
+    }
+}
