@@ -75,6 +75,7 @@ public struct QueryRows: Sendable, Hashable {
 public enum StatementResult: Sendable, Hashable {
     case write(ExecuteResult)
     case rows(QueryRows)
-    /// A per-statement SQL error (`{"error":"no such table: foo"}`); `time` is reported with `timings`.
+    /// A per-statement SQL error (`{"error":"no such table: foo"}`). `time` is always 0 from SQLiteDB:
+    /// rqlite reports no time for a failed statement, even with `timings`.
     case error(String, time: Double)
 }
