@@ -18,6 +18,8 @@ static void raftlite_mhd_logger(void *cls, const char *fmt, va_list ap) {
 struct MHD_Daemon *raftlite_mhd_start(struct raftlite_mhd_settings *s) {
   struct MHD_OptionItem options[16];
   int i = 0;
+  /* The logger first, so that messages about the other options reach it too. */
+  options[i++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)raftlite_mhd_logger, s};
   options[i++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, (intptr_t)s->listen_fd, NULL};
   if (s->thread_pool_size > 1)
     options[i++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)s->thread_pool_size, NULL};
@@ -30,7 +32,6 @@ struct MHD_Daemon *raftlite_mhd_start(struct raftlite_mhd_settings *s) {
   options[i++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)s->request_completed, s->cls};
   if (s->notify_connection != NULL)
     options[i++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)s->notify_connection, s->cls};
-  options[i++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)raftlite_mhd_logger, s};
   options[i++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
   return MHD_start_daemon(s->flags, 0, NULL, NULL, s->access_handler, s->cls,
                           MHD_OPTION_ARRAY, options, MHD_OPTION_END);

@@ -12,10 +12,12 @@ extension HTTPServer {
         /// without buffering the excess.
         public var maxBodyBytes: Int
         /// Bytes past `maxBodyBytes` that are read and thrown away so the 413 can be delivered on a
-        /// connection that stays usable. A body larger still gets the 413 at once and the connection is
-        /// closed after it.
+        /// connection that stays usable. A body declared (Content-Length) larger still gets the 413 right
+        /// after its headers and the connection is closed after it; an undeclared (chunked) body that
+        /// grows past it gets the connection closed without a response.
         public var maxDiscardBytes: Int
-        /// Concurrent connections; further ones are accepted and closed at once. 0 = libmicrohttpd's default.
+        /// Concurrent connections; further ones wait in the listen backlog until one closes.
+        /// 0 = libmicrohttpd's default (the process file-descriptor limit).
         public var connectionLimit: Int
         /// Seconds a connection may stay idle (between requests or mid-request) before it is closed.
         /// 0 = never. A connection whose request is waiting for the application is not timed out.

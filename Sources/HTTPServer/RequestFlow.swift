@@ -3,9 +3,12 @@ import CMicroHTTPD
 /// The access-handler state machine for one request. Runs on the connection's MHD thread and never
 /// waits for the application.
 ///
-/// 1. First call: headers only. Note the declared length; never answer here (MHD would close the
-///    connection), except a 413 to a client that asked `Expect: 100-continue` and has not sent the body.
-/// 2. Calls with upload data: append (or count and discard once over the limit).
+/// 1. First call: headers only. Note the declared length; never answer here (MHD then closes the
+///    connection), except a 413 when the declared length is beyond what we would drain (or the client
+///    asked `Expect: 100-continue` and has not sent the body yet).
+/// 2. Calls with upload data: append (or count and discard once over the limit). libmicrohttpd 0.9.75
+///    cannot queue a response mid-body, so a body that outgrows the discard allowance without having
+///    declared it (chunked) gets the connection closed.
 /// 3. Call with no data after the body: dispatch to the handler once, then queue its response or
 ///    suspend; after a resume, queue the stored response.
 enum RequestFlow {
@@ -25,7 +28,9 @@ enum RequestFlow {
             if declared > limit {
                 context.tooLarge = true
                 let expect = headerValue(connection, "Expect")?.lowercased() == "100-continue"
-                if expect { return rejectTooLarge(context, connection) }
+                if expect || declared - limit > core.configuration.maxDiscardBytes {
+                    return rejectTooLarge(context, connection)
+                }
             } else if declared > 0 {
                 context.body.reserveCapacity(declared)
             }
@@ -46,8 +51,9 @@ enum RequestFlow {
             }
             if context.tooLarge {
                 if context.bodyBytesReceived - limit > core.configuration.maxDiscardBytes {
-                    // Too much to drain: answer now; libmicrohttpd closes the connection after it.
-                    return rejectTooLarge(context, connection)
+                    // Too much to drain and too late to answer: drop the connection.
+                    context.core.count { $0.bodiesTooLarge += 1 }
+                    return .NO
                 }
                 return .YES
             }

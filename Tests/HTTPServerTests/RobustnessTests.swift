@@ -12,33 +12,51 @@ import Testing
     }
 
     private func expectNothingLeaks(_ server: HTTPServer) {
-        #expect(eventually { server.stats.openConnections == 0 && server.stats.liveRequestContexts == 0 })
+        let drained = eventually { server.stats.openConnections == 0 && server.stats.liveRequestContexts == 0 }
+        #expect(drained, "\(server.stats)")
         #expect(server.stats.suspended == 0)
         #expect(server.stats.inFlight == 0)
     }
 
     @Test func garbageBytesGetClosedOr400() throws {
         try withServer(handler: echoHandler) { server in
+            // Complete but malformed requests: answered with an error, or closed.
             let garbage: [[UInt8]] = [
-                [0x00, 0xFF, 0x13, 0x37, 0x0D, 0x0A, 0x0D, 0x0A],
                 Array("GARBAGE\r\n\r\n".utf8),
                 Array("GET / HTTP/9.9\r\n\r\n".utf8),
                 Array("GET /\u{7}\u{1}x HTTP/1.1\r\nHost t\r\n\r\n".utf8),
                 Array("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: banana\r\n\r\n".utf8),
                 Array("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\n\r\n".utf8),
-                (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7919) },
             ]
-            for bytes in garbage {
+            for (index, bytes) in garbage.enumerated() {
                 let client = try RawHTTPClient(port: server.boundPort, receiveTimeoutSeconds: 5)
                 try? client.send(bytes)
                 var received: [UInt8] = []
                 let closed = client.waitForClose(received: &received)
                 let text = String(decoding: received, as: UTF8.self)
                 // Either a 4xx/5xx answer (then closed) or closed outright; never a hang or a 200 echo.
-                #expect(closed || text.hasPrefix("HTTP/1.1 4") || text.hasPrefix("HTTP/1.1 5") || text.hasPrefix("HTTP/1.0 5"))
+                #expect(closed || text.hasPrefix("HTTP/1.1 4") || text.hasPrefix("HTTP/1.1 5") || text.hasPrefix("HTTP/1.0 5"), "case \(index): \(text)")
                 #expect(!text.hasPrefix("HTTP/1.1 2"))
                 try expectStillServing(server)
             }
+            // Binary noise (libmicrohttpd may simply wait for a request line that never comes): never a
+            // success, and the server keeps serving while such clients linger and after they go.
+            let noise: [[UInt8]] = [
+                [0x00, 0xFF, 0x13, 0x37, 0x0D, 0x0A, 0x0D, 0x0A],
+                (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7919) },
+                [UInt8](repeating: 0x41, count: 200_000),
+            ]
+            var lingering: [RawHTTPClient] = []
+            for bytes in noise {
+                let client = try RawHTTPClient(port: server.boundPort, receiveTimeoutSeconds: 1)
+                try? client.send(bytes)
+                var received: [UInt8] = []
+                _ = client.waitForClose(received: &received)
+                #expect(!String(decoding: received, as: UTF8.self).hasPrefix("HTTP/1.1 2"))
+                try expectStillServing(server)
+                lingering.append(client)
+            }
+            lingering.forEach { $0.close() }
             expectNothingLeaks(server)
         }
     }
@@ -66,16 +84,22 @@ import Testing
                 parked.park(request, respond)
             }
         }
-        try withServer(handler: handler) { server in
-            // Half a request line; half the headers; half the body.
-            for partial in ["GET /db/qu", "POST /db/execute HTTP/1.1\r\nHost: t\r\nContent-Le",
-                            "POST /db/execute HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n0123456789"] {
+        // libmicrohttpd 0.9.75's edge-triggered epoll can miss a FIN that arrives together with a partial
+        // request; such connections are reaped by the idle timeout, so keep it short here.
+        try withServer(quietConfiguration(connectionTimeout: 2), handler: handler) { server in
+            // Half a request line; half the headers; half the body; each closed at once, many times.
+            let partials = [
+                "GET /db/qu", "POST /db/execute HTTP/1.1\r\nHost: t\r\nContent-Le",
+                "POST /db/execute HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n0123456789",
+            ]
+            for i in 0..<30 {
                 let client = try RawHTTPClient(port: server.boundPort)
-                try client.send(partial)
-                #expect(eventually { server.stats.openConnections >= 1 })
+                try client.send(partials[i % partials.count])
                 client.close()
             }
+            try expectStillServing(server)
             expectNothingLeaks(server)
+            #expect(server.stats.connectionsAccepted == 31)
             #expect(parked.count == 0)  // No incomplete request reached the handler.
 
             // Disconnect while the request waits (suspended) for the application; respond afterwards.
@@ -113,13 +137,17 @@ import Testing
             try b.request("GET", "/")
             _ = try a.readResponse()
             _ = try b.readResponse()
+            // A third waits (in the listen backlog) until a slot frees up.
             let c = try RawHTTPClient(port: server.boundPort, receiveTimeoutSeconds: 5)
-            try? c.request("GET", "/")
-            var received: [UInt8] = []
-            #expect(c.waitForClose(received: &received))
-            #expect(received.isEmpty)
+            try c.request("GET", "/third")
+            usleep(300_000)  // Give a (wrong) server the chance to serve it; it must not.
+            #expect(server.stats.openConnections == 2)
+            #expect(server.stats.connectionsAccepted == 2)
             a.close()
+            let response = try c.readResponse()
+            #expect(response.header("X-Path") == "/third")
             b.close()
+            c.close()
             #expect(eventually { server.stats.openConnections == 0 })
             try expectStillServing(server)
         }

@@ -148,15 +148,22 @@ import Testing
         var configuration = quietConfiguration(maxBodyBytes: 1024)
         configuration.maxDiscardBytes = 4096
         try withServer(configuration, handler: echoHandler) { server in
+            // Declared far too large: answered right after the headers, without waiting for the body.
             let client = try RawHTTPClient(port: server.boundPort)
-            // Declared huge but only part sent: the server must answer without waiting for the rest.
             try client.send("POST /db/load HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n")
-            try client.send([UInt8](repeating: 1, count: 16384))
             let response = try client.readResponse()
             #expect(response.status == 413)
+            #expect(response.text == "request body too large\n")
+            // Chunked and growing past the allowance: nothing can be answered mid-body; closed.
+            let chunked = try RawHTTPClient(port: server.boundPort, receiveTimeoutSeconds: 5)
+            try chunked.send("POST /db/load HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+            try? chunked.send(Array("4000\r\n".utf8) + [UInt8](repeating: 1, count: 0x4000) + Array("\r\n".utf8))
+            var received: [UInt8] = []
+            #expect(chunked.waitForClose(received: &received))
             let fresh = try RawHTTPClient(port: server.boundPort)
             try fresh.request("GET", "/")
             #expect(try fresh.readResponse().status == 200)
+            #expect(server.stats.bodiesTooLarge == 2)
         }
     }
 }
