@@ -21,18 +21,24 @@ extension APIHandler {
     func handleStatus(_ ctx: Context) {
         var sections = status.statusSections().filter { $0.0 != "http" }
         sections.append(("http", httpStatusSection()))
-        var doc = JSONValue.object(sections).sortedTopLevel()
+        let doc = JSONValue.object(sections).sortedTopLevel()
         if let key = ctx.params["key"], !key.isEmpty {
-            doc = APIHandler.lookup(doc, path: key) ?? .object([])
+            // rqlite re-decodes the document into Go maps and re-encodes the selected value compactly, even
+            // with `pretty`: keys sorted at every level, numbers as float64.
+            let sub = APIHandler.subValue(doc, path: key)
+            ctx.send(Responses.json(200, sub.asGoGeneric().encoded()))
+            return
         }
         ctx.send(Responses.json(200, doc.encoded(pretty: ctx.params.pretty)))
     }
 
-    /// `a.b.c` inside nested objects; nil when any step is missing.
-    static func lookup(_ value: JSONValue, path: String) -> JSONValue? {
+    /// rqlite's `getSubJSON`: follow `a.b.c` through objects; a missing key yields `{}`, and reaching a
+    /// non-object before the path ends yields that value.
+    static func subValue(_ value: JSONValue, path: String) -> JSONValue {
         var current = value
         for part in path.split(separator: ".", omittingEmptySubsequences: false) {
-            guard let next = current[String(part)] else { return nil }
+            guard case .object(let members) = current else { return current }
+            guard let next = members.last(where: { $0.0 == part })?.1 else { return .object([]) }
             current = next
         }
         return current
@@ -80,7 +86,7 @@ extension APIHandler {
             case .failure(.notLeader):
                 ctx.send(Responses.textError(503, "store nodes: not leader"))
             case .failure(.message(let m)):
-                ctx.send(Responses.textError(503, "store nodes: " + m))
+                ctx.send(Responses.textError(m == "store not open" ? 503 : 500, "store nodes: " + m))
             }
         }
     }
@@ -170,6 +176,25 @@ extension APIHandler {
         }
     }
 
+    /// An expvar value as `expvar.Map.String()` writes it: `{"a": 1, "b": {"c": 2}}` with sorted keys,
+    /// `": "` and `", "` separators; other values as compact JSON.
+    static func appendExpvar(_ v: JSONValue, to out: inout [UInt8]) {
+        guard case .object(let members) = v else {
+            out.append(contentsOf: v.encoded())
+            return
+        }
+        out.append(UInt8(ascii: "{"))
+        var first = true
+        for (k, item) in members.sorted(by: { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }) {
+            if !first { out.append(contentsOf: [UInt8(ascii: ","), 0x20]) }
+            first = false
+            JSONWriter.appendQuoted(k, to: &out)
+            out.append(contentsOf: [UInt8(ascii: ":"), 0x20])
+            appendExpvar(item, to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
     static func describe(_ error: ServiceError) -> String {
         switch error {
         case .leaderNotFound: return "leader not found"
@@ -194,7 +219,12 @@ extension APIHandler {
             first = false
             JSONWriter.appendQuoted(k, to: &out)
             out.append(contentsOf: Array(": ".utf8))
-            out.append(contentsOf: v.encoded())
+            if k == "memstats" || k == "cmdline" {
+                // expvar.Func values are json.Marshal output.
+                out.append(contentsOf: v.encoded())
+            } else {
+                APIHandler.appendExpvar(v, to: &out)
+            }
         }
         out.append(contentsOf: Array("\n}\n".utf8))
         ctx.send(Responses.json(200, out))
@@ -202,6 +232,21 @@ extension APIHandler {
 }
 
 extension JSONValue {
+    /// The value as Go sees it after `json.Unmarshal` into `interface{}`: objects become maps (keys sorted,
+    /// a repeated key keeps its last value) and every number a float64.
+    func asGoGeneric() -> JSONValue {
+        switch self {
+        case .integer(let i): return .double(Double(i))
+        case .array(let items): return .array(items.map { $0.asGoGeneric() })
+        case .object(let members):
+            var last: [String: JSONValue] = [:]
+            for (k, v) in members { last[k] = v }
+            return .object(
+                last.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { ($0.key, $0.value.asGoGeneric()) })
+        default: return self
+        }
+    }
+
     /// An object with its own keys sorted bytewise (a Go map at this level); nested values untouched.
     func sortedTopLevel() -> JSONValue {
         guard case .object(let members) = self else { return self }
