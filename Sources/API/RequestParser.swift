@@ -34,12 +34,13 @@ public enum RequestParser {
         if body[k] != UInt8(ascii: "[") {
             if body[k] == UInt8(ascii: "{") { throw .invalidRequest }
             // A scalar: invalid request when it is a complete token, else invalid JSON.
-            if (try? JSONValue.parse(body)) != nil { throw .invalidRequest }
+            if (try? JSONValue.parse(body, replacingInvalidUTF8: true)) != nil { throw .invalidRequest }
             throw .invalidJSON
         }
         let top: JSONValue
         do {
-            top = try JSONValue.parse(body)
+            // Go's decoder turns invalid UTF-8 inside strings into U+FFFD rather than failing.
+            top = try JSONValue.parse(body, replacingInvalidUTF8: true)
         } catch {
             throw .invalidJSON
         }

@@ -53,10 +53,14 @@ extension JSONValue {
     /// Numbers without fraction or exponent that fit in Int64 become `.integer`; any other number becomes
     /// `.double`. A number that overflows Double (e.g. `1e400`) is rejected as out of range. Duplicate object
     /// keys are kept, in order.
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = JSONValue.defaultMaxDepth) throws(JSONParseError)
-        -> JSONValue
-    {
+    ///
+    /// With `replacingInvalidUTF8`, each byte of an invalid UTF-8 sequence inside a string becomes U+FFFD
+    /// instead of failing the parse — what Go's `encoding/json` decoder does.
+    public static func parse(
+        _ bytes: [UInt8], maxDepth: Int = JSONValue.defaultMaxDepth, replacingInvalidUTF8: Bool = false
+    ) throws(JSONParseError) -> JSONValue {
         var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
+        parser.replaceInvalidUTF8 = replacingInvalidUTF8
         return try parser.parseDocument()
     }
 
@@ -73,6 +77,7 @@ struct JSONParser {
     let maxDepth: Int
     var i = 0
     var depth = 0
+    var replaceInvalidUTF8 = false
 
     init(bytes: [UInt8], maxDepth: Int) {
         self.bytes = bytes
@@ -254,6 +259,18 @@ struct JSONParser {
             if b < 0x20 { throw JSONParseError(.controlCharacterInString, at: i) }
             if b < 0x80 {
                 i += 1
+                continue
+            }
+            if replaceInvalidUTF8 {
+                let len = JSONWriter.validSequenceLength(bytes, at: i)
+                if len == 0 {
+                    out.append(contentsOf: bytes[runStart..<i])
+                    out.append(contentsOf: [0xEF, 0xBF, 0xBD])
+                    i += 1
+                    runStart = i
+                } else {
+                    i += len
+                }
                 continue
             }
             try validateUTF8Sequence()

@@ -100,7 +100,12 @@ import Testing
 
     @Test func invalidUTF8Body() {
         let h = Harness()
-        let r = h.call("POST", "/db/execute", headers: [("Content-Type", "application/json")], body: [0x5B, 0x22, 0xFF, 0x22, 0x5D])
+        // Inside a string: replaced by U+FFFD, as Go's decoder does.
+        var r = h.call("POST", "/db/execute", headers: [("Content-Type", "application/json")], body: [0x5B, 0x22, 0xFF, 0x22, 0x5D])
+        #expect(r.status == 200)
+        #expect(h.node.executes.last?.statements == [Statement(sql: "\u{FFFD}")])
+        // Outside a string: a syntax error.
+        r = h.call("POST", "/db/execute", headers: [("Content-Type", "application/json")], body: [0x5B, 0xFF, 0x5D])
         #expect(r.status == 400)
         #expect(r.text == "invalid JSON body\n")
     }

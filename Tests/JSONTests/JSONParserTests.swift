@@ -47,6 +47,12 @@ func rejectsInvalidJSON(text: String) {
     #expect((try? JSONValue.parse([0x22, 0xF0, 0x9F, 0x8E, 0x89, 0x22])) == .string("🎉"))
 }
 
+@Test func replacingInvalidUTF8LikeGo() throws {
+    let v = try JSONValue.parse([0x22, 0x61, 0xFF, 0xE2, 0x82, 0x62, 0xC3, 0xA9, 0x22], replacingInvalidUTF8: true)
+    #expect(v == .string("a\u{FFFD}\u{FFFD}\u{FFFD}bé"))
+    #expect(throws: JSONParseError.self) { try JSONValue.parse([0x5B, 0xFF, 0x5D], replacingInvalidUTF8: true) }
+}
+
 @Test func trailingGarbageReportsOffset() {
     do {
         _ = try JSONValue.parse("[1]  x")
