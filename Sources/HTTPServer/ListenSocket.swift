@@ -46,8 +46,9 @@ enum ListenSocket {
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         if ai.ai_family == AF_INET6 {
-            // Empty host: dual-stack "every interface"; an explicit IPv6 address stays IPv6-only.
-            var v6only: Int32 = host.isEmpty ? 0 : 1
+            // Empty host or `::`: dual-stack "every interface" (as Go does); any other IPv6 address stays
+            // IPv6-only.
+            var v6only: Int32 = host.isEmpty || stripBrackets(host) == "::" ? 0 : 1
             setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &v6only, socklen_t(MemoryLayout<Int32>.size))
         }
         if bind(fd, ai.ai_addr, ai.ai_addrlen) != 0 {

@@ -68,7 +68,7 @@ import Testing
     }
 
     @Test func localhostAndAnyAddressBind() throws {
-        for host in ["localhost", "0.0.0.0", ""] {
+        for host in ["localhost", "0.0.0.0", "", "::"]  // "" and "::" are dual-stack: reachable over IPv4 {
             let server = HTTPServer(configuration: quietConfiguration(host: host), handler: echoHandler)
             try server.start()
             defer { server.shutdown() }
