@@ -68,7 +68,8 @@ import Testing
     }
 
     @Test func localhostAndAnyAddressBind() throws {
-        for host in ["localhost", "0.0.0.0", "", "::"]  // "" and "::" are dual-stack: reachable over IPv4 {
+        // "" and "::" are dual-stack: reachable over IPv4 too.
+        for host in ["localhost", "0.0.0.0", "", "::"] {
             let server = HTTPServer(configuration: quietConfiguration(host: host), handler: echoHandler)
             try server.start()
             defer { server.shutdown() }
