@@ -109,6 +109,9 @@ final class RawHTTPClient {
         }
     }
 
+    /// Reads one CRLF-terminated line (for interim responses such as `100 Continue`).
+    func readRawLine() throws -> String { try readLine() }
+
     private func readLine() throws -> String {
         while true {
             if let index = findCRLF() {

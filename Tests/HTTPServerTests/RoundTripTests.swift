@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import HTTPServer
 import Testing
@@ -164,6 +165,36 @@ import Testing
             try fresh.request("GET", "/")
             #expect(try fresh.readResponse().status == 200)
             #expect(server.stats.bodiesTooLarge == 2)
+        }
+    }
+
+    @Test func expectContinueGets100BeforeTheBody() throws {
+        try withServer(handler: echoHandler) { server in
+            let client = try RawHTTPClient(port: server.boundPort)
+            try client.send("POST /db/load HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            // The client waits for the interim answer before sending the body.
+            #expect(try client.readRawLine() == "HTTP/1.1 100 Continue")
+            #expect(try client.readRawLine() == "")
+            try client.send("hello")
+            let response = try client.readResponse()
+            #expect(response.status == 200)
+            #expect(response.text == "hello")
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() throws {
+        let handler = ClosureHandler { request, respond in
+            // The first answers last: order must still be the request order.
+            let delay = request.path == "/first" ? 100 : 0
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(delay)) {
+                respond(HTTPResponse(status: 200, text: request.path))
+            }
+        }
+        try withServer(handler: handler) { server in
+            let client = try RawHTTPClient(port: server.boundPort)
+            try client.send("GET /first HTTP/1.1\r\nHost: t\r\n\r\nGET /second HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try client.readResponse().text == "/first")
+            #expect(try client.readResponse().text == "/second")
         }
     }
 }
