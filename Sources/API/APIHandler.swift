@@ -12,15 +12,22 @@ public final class APIHandler: HTTPHandler, Sendable {
     public let configuration: APIConfiguration
     let database: any DatabaseService
     let status: any StatusService
+    let admin: (any ClusterAdminService)?
 
-    public init(database: any DatabaseService, status: any StatusService, configuration: APIConfiguration) {
+    /// `admin` serves `/remove`, `POST /leader`, `/snapshot` and `/reap`; nil answers them 501.
+    public init(
+        database: any DatabaseService, status: any StatusService, admin: (any ClusterAdminService)? = nil,
+        configuration: APIConfiguration
+    ) {
         self.database = database
         self.status = status
+        self.admin = admin
         self.configuration = configuration
     }
 
+    /// A node serving everything; its `ClusterAdminService` conformance, if any, is used too.
     public convenience init(node: any DatabaseService & StatusService, configuration: APIConfiguration) {
-        self.init(database: node, status: node, configuration: configuration)
+        self.init(database: node, status: node, admin: node as? any ClusterAdminService, configuration: configuration)
     }
 
     /// Headers on every response (§1.2).
@@ -137,17 +144,14 @@ public final class APIHandler: HTTPHandler, Sendable {
             guard gate(ctx, perms: [.load], methods: ["POST"]) else { return }
             notImplemented(ctx)
         case .snapshot:
-            // TODO(snapshots): user-triggered snapshot with trailing_logs.
             guard gate(ctx, perms: [.snapshot], methods: ["POST"]) else { return }
-            notImplemented(ctx)
+            handleSnapshot(ctx)
         case .reap:
-            // TODO(snapshots): snapshot store reaping.
             guard gate(ctx, perms: [.snapshot], methods: ["POST"]) else { return }
-            notImplemented(ctx)
+            handleReap(ctx)
         case .remove:
-            // TODO(membership): remove a node from the cluster.
             guard gate(ctx, perms: [.remove], methods: ["DELETE"]) else { return }
-            notImplemented(ctx)
+            handleRemove(ctx)
         case .status:
             guard gate(ctx, perms: [.status], methods: ["GET"], contentType: json) else { return }
             handleStatus(ctx)
@@ -159,8 +163,7 @@ public final class APIHandler: HTTPHandler, Sendable {
             if ctx.method == "GET" {
                 handleLeader(ctx)
             } else {
-                // TODO(leadership transfer): POST /leader stepdown with ?wait and {"id": ...}.
-                notImplemented(ctx)
+                handleStepDown(ctx)
             }
         case .readyz:
             guard gate(ctx, perms: [.ready], methods: ["GET"]) else { return }

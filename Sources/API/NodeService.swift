@@ -181,3 +181,36 @@ public protocol StatusService: Sendable {
     /// (`/readyz?sync`); completes with nil on success or an error message.
     func waitForSync(timeout: Double, completion: @escaping @Sendable (String?) -> Void)
 }
+
+/// Outcome of a user-triggered snapshot (`POST /snapshot`).
+public enum SnapshotOutcome: Sendable, Equatable {
+    /// A snapshot was taken (200).
+    case created
+    /// Nothing new to snapshot, or no WAL data (204).
+    case nothingToSnapshot
+}
+
+/// Cluster administration behind `DELETE /remove`, `POST /leader`, `POST /snapshot` and `POST /reap`.
+///
+/// Optional: a node that does not conform yet gets `501 not implemented` on those routes. Completions may
+/// run on any thread. Failures use `ServiceError`: `.notLeader` (redirect or forward, as for writes),
+/// `.leaderNotFound` (503), `.message` (500 text, e.g. `stepdown: node not found in cluster`;
+/// `store not open` is answered 503).
+public protocol ClusterAdminService: Sendable {
+    /// Removes node `id` from the cluster configuration (forwarded to the leader unless `redirect`).
+    /// Succeeds with the `X-RQLITE-SERVED-BY` value when forwarded, nil when served locally.
+    func removeNode(
+        id: String, redirect: Bool, timeout: Double, credentials: Credentials?,
+        completion: @escaping @Sendable (Result<String?, ServiceError>) -> Void)
+    /// Transfers leadership, to `targetID` if given. With `wait`, completes once the transfer is done.
+    /// Succeeds with the `X-RQLITE-SERVED-BY` value when forwarded, nil when served locally.
+    func stepDown(
+        targetID: String?, wait: Bool, redirect: Bool, timeout: Double, credentials: Credentials?,
+        completion: @escaping @Sendable (Result<String?, ServiceError>) -> Void)
+    /// Forces a snapshot on this node; `trailingLogs` overrides the retained log entries for this one (nil
+    /// or 0: the configured policy).
+    func snapshot(trailingLogs: Int?, completion: @escaping @Sendable (Result<SnapshotOutcome, ServiceError>) -> Void)
+    /// Consolidates the local snapshot store.
+    func reap(
+        completion: @escaping @Sendable (Result<(snapshotsReaped: Int, walsCheckpointed: Int), ServiceError>) -> Void)
+}
