@@ -49,7 +49,15 @@ extension Node: StatusService {
             completion(.failure(.message("store not open")))
             return
         }
-        completion(.success([selfInfo]))
+        completion(.success([probedSelf()]))
+    }
+
+    /// This node as a probe of it reports: reachable, with the time the probe took.
+    private func probedSelf() -> NodeInfo {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var info = selfInfo
+        info.time = Double(DispatchTime.now().uptimeNanoseconds - start + 1) / 1e9
+        return info
     }
 
     public func leader(timeout: Double, completion: @escaping @Sendable (Result<NodeInfo, ServiceError>) -> Void) {
@@ -57,7 +65,7 @@ extension Node: StatusService {
             completion(.failure(.leaderNotFound))
             return
         }
-        completion(.success(selfInfo))
+        completion(.success(probedSelf()))
     }
 
     public func readiness() -> Readiness {
