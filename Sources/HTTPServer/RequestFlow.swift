@@ -32,7 +32,8 @@ enum RequestFlow {
                     return rejectTooLarge(context, connection)
                 }
             } else if declared > 0 {
-                context.body.reserveCapacity(declared)
+                // Trust the declared length only so far: a client may announce 64 MiB and send nothing.
+                context.body.reserveCapacity(min(declared, 1 << 20))
             }
             return .YES
         }
