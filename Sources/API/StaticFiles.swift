@@ -41,10 +41,7 @@ enum StaticFiles {
         for s in segments { filePath += "/" + s }
         if FileReader.isDirectory(filePath) { filePath += "/index.html" }
         guard let bytes = FileReader.read(path: filePath) else { return notFound }
-        let headers: [(name: String, value: String)] = [("Content-Type", contentType(for: filePath))]
-        if request.method == "HEAD" {
-            return HTTPResponse(status: 200, headers: headers + [("Content-Length", String(bytes.count))])
-        }
-        return HTTPResponse(status: 200, headers: headers, body: .bytes(bytes))
+        // HEAD gets the same response: the server (libmicrohttpd) sends its Content-Length and drops the body.
+        return HTTPResponse(status: 200, headers: [("Content-Type", contentType(for: filePath))], body: .bytes(bytes))
     }
 }

@@ -209,7 +209,7 @@ import Testing
         #expect(r.bytes == [0, 1, 2])
         #expect(r.header("Content-Type") == "image/vnd.microsoft.icon")
         r = h.call("HEAD", "/console/index.html")
-        #expect(r.status == 200 && r.bytes.isEmpty)
+        #expect(r.status == 200 && r.header("Content-Type") == "text/html; charset=utf-8")
         r = h.call("GET", "/console/missing.html")
         #expect(r.status == 404 && r.text == "404 page not found\n")
         #expect(h.call("GET", "/console/static/").status == 404)
