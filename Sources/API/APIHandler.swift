@@ -136,8 +136,12 @@ public final class APIHandler: HTTPHandler, Sendable {
             guard gate(ctx, perms: [.load], methods: ["POST"]) else { return }
             notImplemented(ctx)
         case .sql:
-            // TODO(SQL rewriting): show RANDOM()/time rewriting results.
             guard gate(ctx, perms: [.query], methods: ["GET", "POST"], contentType: json) else { return }
+            if ctx.method == "GET" && ctx.params["q"] == nil {
+                ctx.send(Responses.textError(400, "query not specified"))
+                return
+            }
+            // TODO(SQL rewriting): show RANDOM()/time rewriting results.
             notImplemented(ctx)
         case .boot:
             // TODO(backup and restore): single-node bulk boot bypassing Raft.

@@ -55,9 +55,16 @@ import Testing
     @Test(arguments: ["/db/backup", "/db/load", "/db/sql", "/boot", "/snapshot", "/reap", "/remove", "/leader"])
     func notYetImplemented(path: String) {
         let method = ["/db/backup", "/db/sql"].contains(path) ? "GET" : path == "/remove" ? "DELETE" : "POST"
-        let r = Harness().call(method, path)
+        let r = Harness().call(method, path, query: path == "/db/sql" ? "q=SELECT+1" : "")
         #expect(r.status == 501)
         #expect(r.text == "not implemented\n")
+    }
+
+    @Test func sqlPreviewNeedsQ() {
+        let h = Harness()
+        let r = h.call("GET", "/db/sql")
+        #expect(r.status == 400 && r.text == "query not specified\n")
+        #expect(h.call("GET", "/db/sql", query: "q=").text == "query parameter not set\n")
     }
 
     @Test func optionsBeforeEverything() {
