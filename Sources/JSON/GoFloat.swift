@@ -14,6 +14,20 @@ public enum GoFloat {
             out.append(UInt8(ascii: "0"))
             return
         }
+        // Fast path: integral values below 2^53 print as plain integers in both notations.
+        if value.magnitude < 9_007_199_254_740_992, value == value.rounded(.towardZero) {
+            var i = Int64(value)
+            if i == 0 {  // -0.0 handled above; tiny values are not integral
+                out.append(UInt8(ascii: "0"))
+                return
+            }
+            if i < 0 {
+                out.append(UInt8(ascii: "-"))
+                i = -i
+            }
+            JSONWriter.appendInteger(i, to: &out)
+            return
+        }
         // Swift's description gives the shortest digits that round-trip; take them apart.
         let (negative, digits, pointExponent) = decompose(value)
         if negative { out.append(UInt8(ascii: "-")) }
