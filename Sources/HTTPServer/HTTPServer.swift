@@ -1,5 +1,4 @@
 import CMicroHTTPD
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -13,9 +12,9 @@ import Synchronization
 public final class HTTPServer: Sendable {
     public let configuration: Configuration
     let core: ServerCore
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
-    private struct State: ~Copyable {
+    private struct State {
         var phase: Phase = .idle
         var daemon: OpaquePointer?
         var listenFD: Int32 = -1
@@ -35,7 +34,7 @@ public final class HTTPServer: Sendable {
 
     /// Binds and starts serving. Throws `HTTPServerError` (address in use, unresolvable host, ...).
     public func start() throws {
-        try state.withLock { (s: inout State) throws(HTTPServerError) in
+        try state.withLock { (s: inout State) throws in
             guard s.phase == .idle else {
                 throw HTTPServerError(kind: .invalidState, description: "http server already started or stopped")
             }

@@ -35,7 +35,7 @@ final class RequestContext: @unchecked Sendable {
         /// libmicrohttpd reported the request finished; the connection must not be touched any more.
         var finished = false
     }
-    let shared = Mutex(Shared())
+    let shared = Locked(Shared())
 
     init(core: ServerCore, rawTarget: String, connection: OpaquePointer?) {
         self.core = core

@@ -9,10 +9,10 @@ import Synchronization
 final class ServerCore: @unchecked Sendable {
     let configuration: HTTPServer.Configuration
     let handler: any HTTPHandler
-    let counters = Mutex(HTTPServerStats())
+    let counters = Locked(HTTPServerStats())
 
     /// Requests handed to the handler and not yet finished, plus the shutdown gate that refuses new ones.
-    private let registry = Mutex(Registry())
+    private let registry = Locked(Registry())
     private struct Registry {
         var inFlight: [ObjectIdentifier: RequestContext] = [:]
         var refusing = false

@@ -1,7 +1,6 @@
 import Dispatch
 import Glibc
 import HTTPServer
-import Synchronization
 import Testing
 
 @Suite struct SuspendResumeTests {
@@ -98,7 +97,7 @@ import Testing
     @Test func streamingResponseChunked() throws {
         let chunks: [[UInt8]] = [Array("first,".utf8), [UInt8](repeating: 120, count: 100_000), Array(",last".utf8)]
         let handler = ClosureHandler { _, respond in
-            let index = Mutex(0)
+            let index = TestLocked(0)
             respond(
                 HTTPResponse(
                     status: 200, headers: [("Content-Type", "application/octet-stream")],
@@ -126,7 +125,7 @@ import Testing
         let payload = (0..<300_000).map { UInt8(truncatingIfNeeded: $0) }
         let handler = ClosureHandler { _, respond in
             DispatchQueue.global().async {
-                let offset = Mutex(0)
+                let offset = TestLocked(0)
                 respond(
                     HTTPResponse(
                         status: 200,
@@ -150,7 +149,7 @@ import Testing
 
     @Test func streamErrorClosesTheConnection() throws {
         let handler = ClosureHandler { _, respond in
-            let calls = Mutex(0)
+            let calls = TestLocked(0)
             respond(
                 HTTPResponse(
                     status: 200,

@@ -1,6 +1,5 @@
 import Glibc
 import HTTPServer
-import Synchronization
 
 /// A handler made of a closure.
 struct ClosureHandler: HTTPHandler {
@@ -25,7 +24,7 @@ let echoHandler = ClosureHandler { request, respond in
 
 /// Holds responders the test releases when it chooses (the "slow application").
 final class ParkedResponders: Sendable {
-    private let parked = Mutex<[(HTTPRequest, HTTPResponder)]>([])
+    private let parked = TestLocked<[(HTTPRequest, HTTPResponder)]>([])
     var count: Int { parked.withLock { $0.count } }
     func park(_ request: HTTPRequest, _ respond: @escaping HTTPResponder) {
         parked.withLock { $0.append((request, respond)) }
@@ -61,7 +60,7 @@ func withServer<T>(
 }
 
 /// Collected server log lines (libmicrohttpd is chatty about bad clients).
-let serverLog = Mutex<[String]>([])
+let serverLog = TestLocked<[String]>([])
 
 func quietConfiguration(
     host: String = "127.0.0.1", threadPoolSize: Int = 4, maxBodyBytes: Int = 64 << 20,
@@ -88,3 +87,22 @@ func spawn(_ work: @escaping @Sendable () -> Void) -> pthread_t {
 }
 
 func join(_ thread: pthread_t) { pthread_join(thread, nil) }
+
+/// A value behind a pthread mutex (visible to ThreadSanitizer, unlike the futex-based stdlib Mutex).
+final class TestLocked<Value>: @unchecked Sendable {
+    private var value: Value
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    init(_ value: Value) {
+        self.value = value
+        pthread_mutex_init(mutex, nil)
+    }
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
+    }
+}
