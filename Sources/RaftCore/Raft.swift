@@ -53,13 +53,27 @@ public struct PersistentState: Sendable {
         self.applied = applied
     }
 
-    /// The state of a brand-new server. Founding members of a new cluster pass the initial voters;
-    /// a server that will be added to an existing cluster passes an empty configuration and waits.
+    /// The state of a brand-new server.
+    ///
+    /// Founding members of a new cluster MUST all pass the same initial configuration: it is written as
+    /// configuration-change entries at indexes `1...n` of term 1, already committed, so that a server
+    /// added later (which passes an empty configuration and waits for the leader) rebuilds exactly the
+    /// same membership history from the replicated log.
     public static func bootstrap(_ configuration: Configuration) -> PersistentState {
-        PersistentState(
-            hardState: HardState(),
-            snapshot: Snapshot(metadata: SnapshotMetadata(index: 0, term: 0, configuration: configuration), data: []),
-            entries: [], applied: 0)
+        var entries: [Entry] = []
+        for v in configuration.voters {
+            entries.append(Entry(term: 1, index: LogIndex(UInt64(entries.count + 1)), kind: .configChange,
+                                 data: ConfigChange.addVoter(v).encoded))
+        }
+        for l in configuration.learners {
+            entries.append(Entry(term: 1, index: LogIndex(UInt64(entries.count + 1)), kind: .configChange,
+                                 data: ConfigChange.addLearner(l).encoded))
+        }
+        let empty = Configuration(voters: [])
+        return PersistentState(
+            hardState: HardState(term: entries.isEmpty ? 0 : 1, vote: nil, commit: LogIndex(UInt64(entries.count))),
+            snapshot: Snapshot(metadata: SnapshotMetadata(index: 0, term: 0, configuration: empty), data: []),
+            entries: entries, applied: 0)
     }
 }
 
@@ -458,8 +472,9 @@ public struct RaftNode: Sendable {
             p.entries = log.slice(from: log.emitted.advanced(by: 1), maxCount: Int.max)
             log.emitted = log.lastIndex
         }
-        let hs = HardState(term: term, vote: vote, commit: log.committed)
-        let voteChanged = options.mutations.contains(.forgetVotePersist) ? false : hs.vote != emittedHardState.vote
+        var hs = HardState(term: term, vote: vote, commit: log.committed)
+        if options.mutations.contains(.forgetVotePersist) && vote != id { hs.vote = nil }
+        let voteChanged = hs.vote != emittedHardState.vote
         if hs.term != emittedHardState.term || voteChanged
             || ((!p.entries.isEmpty || p.snapshot != nil) && hs != emittedHardState)
         {

@@ -39,6 +39,9 @@ public final class Simulation {
         var leaderTerm: Term = 0
     }
     var nodes: [Node] = []
+    /// Per-seed variations, drawn at start so every seed explores a different corner.
+    var entriesPerMessage = 3
+    var slowDisk = -1
 
     // MARK: Network
     struct InFlightMessage {
@@ -73,10 +76,12 @@ public final class Simulation {
             let id = NodeID(UInt64(i))
             let conf = i <= config.nodes ? Configuration(voters: voters) : Configuration(voters: [])
             let boot = PersistentState.bootstrap(conf)
-            let d = Durable(hardState: boot.hardState, snapshot: boot.snapshot, entries: [])
+            let d = Durable(hardState: boot.hardState, snapshot: boot.snapshot, entries: boot.entries)
             nodes.append(Node(id: id, core: nil, durable: d))
         }
         cut = Array(repeating: Array(repeating: false, count: total + 1), count: total + 1)
+        entriesPerMessage = [1, 2, config.maxEntriesPerMessage, 16][rng.below(4)]
+        slowDisk = rng.chance(0.5) ? rng.below(config.nodes) : -1
         for i in 0..<nodes.count { start(i) }
     }
 
@@ -164,6 +169,13 @@ public final class Simulation {
         return best
     }
 
+    /// A random node that believes it is leader (possibly a stale one).
+    func anyLeader() -> Int? {
+        var leaders: [Int] = []
+        for i in 0..<nodes.count where nodes[i].core?.role == .leader { leaders.append(i) }
+        return rng.pick(leaders)
+    }
+
     func currentLeader() -> Int? {
         var best: Int?
         for i in 0..<nodes.count {
@@ -196,7 +208,8 @@ public final class Simulation {
             healAt = round + 5 + rng.below(40)
         }
         if rng.chance(config.crashRate) {
-            let i = rng.below(nodes.count)
+            // Leaders crash more often than others: their crashes are the interesting ones.
+            let i = rng.chance(0.5) ? (anyLeader() ?? rng.below(nodes.count)) : rng.below(nodes.count)
             if nodes[i].core != nil { crash(i) }
         }
         if rng.chance(config.membershipRate) { changeMembership() }
@@ -243,7 +256,7 @@ public final class Simulation {
 
     func clientTraffic() {
         if rng.chance(config.proposeRate) {
-            let i = currentLeader() ?? rng.below(nodes.count)
+            let i = anyLeader() ?? rng.below(nodes.count)
             if nodes[i].core != nil {
                 let payload = nextPayloadBytes()
                 do {
@@ -256,7 +269,7 @@ public final class Simulation {
                 }
             }
         }
-        if rng.chance(config.readRate), let i = currentLeader() {
+        if rng.chance(config.readRate), let i = anyLeader() {
             let ctx = nextContext
             nextContext += 1
             readFloor[ctx] = maxCommitted
@@ -279,7 +292,7 @@ public final class Simulation {
         o.electionTicks = config.electionTicks
         o.heartbeatTicks = config.heartbeatTicks
         o.maxInflight = config.maxInflight
-        o.maxEntriesPerMessage = config.maxEntriesPerMessage
+        o.maxEntriesPerMessage = entriesPerMessage
         o.mutations = config.mutations
         return o
     }
@@ -293,7 +306,7 @@ public final class Simulation {
         nodes[i].inFlight = nil
         nodes[i].deferred = []
         restoreStateMachine(i, d.snapshot)
-        nodes[i].lastCommit = nodes[i].core!.log.committed
+        nodes[i].lastCommit = 0  // re-verified against the committed history at the first call
         nodes[i].lastApplied = nodes[i].core!.applied
         nodes[i].leaderTerm = 0
         if nodes[i].incarnation > 1 { note("n\(nodes[i].id) restart \(d.hardState) log=\(d.snapshot.metadata.index)+\(d.entries.count)") }
@@ -304,7 +317,7 @@ public final class Simulation {
         nodes[i].core = nil
         nodes[i].inFlight = nil
         nodes[i].deferred = []
-        nodes[i].restartAt = round + 2 + rng.below(30)
+        nodes[i].restartAt = round + 1 + (rng.chance(0.5) ? rng.below(3) : rng.below(30))
     }
 
     // MARK: - Performing actions (the shell contract)
@@ -346,8 +359,8 @@ public final class Simulation {
             send(m)
         case .persist(let p):
             nodes[i].inFlight = p
-            let slow = rng.chance(0.1)
-            nodes[i].fsyncAt = round + (slow ? 3 + rng.below(5) : rng.below(2))
+            let slow = i == slowDisk || rng.chance(0.05)
+            nodes[i].fsyncAt = round + (slow ? 2 + rng.below(5) : rng.below(2))
         case .apply(let entries):
             for e in entries {
                 applyEntry(i, e)

@@ -9,9 +9,9 @@ public struct SimulationConfig: Sendable {
     /// Rounds with faults; a liveness phase without faults follows.
     public var steps: Int = 200
     /// Rounds allowed, after healing, to elect a leader and commit a proposal.
-    public var livenessBound: Int = 200
+    public var livenessBound: Int = 300
     /// Rounds within which a proposal to a leader that stays leader MUST commit once faults healed.
-    public var commitBound: Int = 40
+    public var commitBound: Int = 100
     public var mutations: Set<Mutation> = []
     /// Record a readable trace of every event.
     public var trace: Bool = false
@@ -23,7 +23,7 @@ public struct SimulationConfig: Sendable {
     public var partitionRate = 0.03
     public var crashRate = 0.02
     public var proposeRate = 0.4
-    public var readRate = 0.1
+    public var readRate = 0.3
     public var membershipRate = 0.02
     public var transferRate = 0.01
     /// Compact the log once this many applied entries follow the snapshot.
