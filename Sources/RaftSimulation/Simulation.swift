@@ -27,7 +27,8 @@ public final class Simulation {
         let id: NodeID
         var core: RaftNode?
         var durable: Durable
-        var inFlight: Persist?
+        /// The persists being made durable together (group commit: one fsync for all of them).
+        var inFlight: [Persist] = []
         var fsyncAt = 0
         var deferred: [Action] = []
         var restartAt = 0
@@ -104,7 +105,7 @@ public final class Simulation {
     func advance() {
         if violation != nil { return }
         for i in 0..<nodes.count where nodes[i].core == nil && nodes[i].restartAt <= round { start(i) }
-        for i in 0..<nodes.count where nodes[i].core != nil && nodes[i].inFlight != nil && nodes[i].fsyncAt <= round {
+        for i in 0..<nodes.count where nodes[i].core != nil && !nodes[i].inFlight.isEmpty && nodes[i].fsyncAt <= round {
             completeFsync(i)
             if violation != nil { return }
         }
@@ -303,7 +304,7 @@ public final class Simulation {
         let state = PersistentState(hardState: d.hardState, snapshot: d.snapshot, entries: d.entries,
                                     applied: d.snapshot.metadata.index)
         nodes[i].core = RaftNode(options: options(i), state: state)
-        nodes[i].inFlight = nil
+        nodes[i].inFlight = []
         nodes[i].deferred = []
         restoreStateMachine(i, d.snapshot)
         nodes[i].lastCommit = 0  // re-verified against the committed history at the first call
@@ -313,9 +314,9 @@ public final class Simulation {
     }
 
     func crash(_ i: Int) {
-        note("n\(nodes[i].id) CRASH (loses \(nodes[i].inFlight == nil ? "nothing" : "unsynced write") and \(nodes[i].deferred.count) queued actions)")
+        note("n\(nodes[i].id) CRASH (loses \(nodes[i].inFlight.isEmpty ? "nothing" : "unsynced write") and \(nodes[i].deferred.count) queued actions)")
         nodes[i].core = nil
-        nodes[i].inFlight = nil
+        nodes[i].inFlight = []
         nodes[i].deferred = []
         nodes[i].restartAt = round + 1 + (rng.chance(0.5) ? rng.below(3) : rng.below(30))
     }
@@ -344,8 +345,22 @@ public final class Simulation {
         }
         while k < actions.count {
             if nodes[i].core == nil || violation != nil { return }
-            if nodes[i].inFlight != nil {
+            if !nodes[i].inFlight.isEmpty {
                 nodes[i].deferred.append(contentsOf: actions[k...])
+                return
+            }
+            if case .persist = actions[k] {
+                // Group commit: every persist still queued joins this fsync; the other actions keep
+                // their order and wait for the whole group.
+                var group: [Persist] = []
+                var rest: [Action] = []
+                for a in actions[k...] {
+                    if case .persist(let p) = a { group.append(p) } else { rest.append(a) }
+                }
+                nodes[i].inFlight = group
+                nodes[i].deferred = rest
+                let slow = i == slowDisk || rng.chance(0.05)
+                nodes[i].fsyncAt = round + (slow ? 2 + rng.below(5) : rng.below(2))
                 return
             }
             execute(i, actions[k])
@@ -357,10 +372,8 @@ public final class Simulation {
         switch a {
         case .send(let m):
             send(m)
-        case .persist(let p):
-            nodes[i].inFlight = p
-            let slow = i == slowDisk || rng.chance(0.05)
-            nodes[i].fsyncAt = round + (slow ? 2 + rng.below(5) : rng.below(2))
+        case .persist:
+            preconditionFailure("persists are grouped in perform")
         case .apply(let entries):
             for e in entries {
                 applyEntry(i, e)
@@ -382,32 +395,33 @@ public final class Simulation {
     }
 
     func completeFsync(_ i: Int) {
-        guard let p = nodes[i].inFlight else { return }
-        nodes[i].inFlight = nil
+        let group = nodes[i].inFlight
+        guard !group.isEmpty else { return }
+        nodes[i].inFlight = []
         var d = nodes[i].durable
-        if let s = p.snapshot {
-            d.snapshot = s
-            d.entries = []
-        }
-        if let first = p.entries.first {
-            let keep = Int(first.index.rawValue) - Int(d.snapshot.metadata.index.rawValue) - 1
-            if keep < 0 {
-                fail("n\(nodes[i].id) persists entries below its snapshot")
-                return
+        var ack: (index: LogIndex, term: Term)?
+        for p in group {
+            if let s = p.snapshot {
+                d.snapshot = s
+                d.entries = []
             }
-            if keep > d.entries.count {
-                fail("n\(nodes[i].id) persist leaves a gap in the durable log at \(first.index)")
-                return
+            if let first = p.entries.first {
+                let keep = Int(first.index.rawValue) - Int(d.snapshot.metadata.index.rawValue) - 1
+                if keep < 0 || keep > d.entries.count {
+                    fail("n\(nodes[i].id) persist at \(first.index) does not fit the durable log (snapshot \(d.snapshot.metadata.index), \(d.entries.count) entries)")
+                    return
+                }
+                d.entries.removeSubrange(keep...)
+                d.entries.append(contentsOf: p.entries)
             }
-            d.entries.removeSubrange(keep...)
-            d.entries.append(contentsOf: p.entries)
+            if let h = p.hardState { d.hardState = h }
+            if let a = p.acknowledgement { ack = a }
         }
-        if let h = p.hardState { d.hardState = h }
         nodes[i].durable = d
         let queued = nodes[i].deferred
         nodes[i].deferred = []
         perform(i, queued)
-        if let ack = p.acknowledgement, nodes[i].core != nil, violation == nil {
+        if let ack, nodes[i].core != nil, violation == nil {
             let actions = nodes[i].core!.persisted(upTo: ack.index, term: ack.term)
             afterCall(i, actions, "persisted")
         }
