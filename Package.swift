@@ -46,10 +46,6 @@ let package = Package(
             dependencies: ["API", "SQLiteDB", "JSON", "Common", .product(name: "Logging", package: "swift-log")]),
         /// The Raft algorithm as a pure, deterministic state machine: no IO, clocks, threads or Foundation.
         .target(name: "RaftCore"),
-        /// The binary encoding of Raft messages between nodes (bounds-checked: peers are untrusted).
-        .target(name: "RaftWire", dependencies: ["RaftCore"]),
-        /// Replicated log entry payloads: statements and parameters, load images, cluster metadata.
-        .target(name: "Command", dependencies: ["SQLiteDB", "CZlib"]),
         /// Durable Raft state: the segmented, checksummed log and the term/vote file.
         .target(name: "Storage", dependencies: ["CZlib"]),
         /// Node-to-node TCP: handshake, checksummed frames, pipelined one-way messages, pooled calls.
@@ -81,8 +77,6 @@ let package = Package(
         .testTarget(
             name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"],
             resources: [.copy("testdata")]),
-        .testTarget(name: "RaftWireTests", dependencies: ["RaftWire", "RaftCore"]),
-        .testTarget(name: "CommandTests", dependencies: ["Command", "SQLiteDB"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["raftlited", "JSON", "TestSupport"]),
