@@ -43,9 +43,16 @@ let package = Package(
         /// The node shell: the worker thread owning the SQLite write connection, the read pool, status.
         .target(
             name: "Node",
-            dependencies: ["API", "SQLiteDB", "JSON", "Common", .product(name: "Logging", package: "swift-log")]),
+            dependencies: [
+                "API", "SQLiteDB", "JSON", "Common", "Command", "RaftCore", "RaftWire", "Storage", "Transport",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         /// The Raft algorithm as a pure, deterministic state machine: no IO, clocks, threads or Foundation.
         .target(name: "RaftCore"),
+        /// The binary encoding of Raft messages between nodes (bounds-checked: peers are untrusted).
+        .target(name: "RaftWire", dependencies: ["RaftCore"]),
+        /// Replicated log entry payloads: statements and parameters, load images, cluster metadata.
+        .target(name: "Command", dependencies: ["SQLiteDB", "CZlib"]),
         /// Durable Raft state: the segmented, checksummed log and the term/vote file.
         .target(name: "Storage", dependencies: ["CZlib"]),
         /// Node-to-node TCP: handshake, checksummed frames, pipelined one-way messages, pooled calls.
@@ -77,6 +84,8 @@ let package = Package(
         .testTarget(
             name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"],
             resources: [.copy("testdata")]),
+        .testTarget(name: "RaftWireTests", dependencies: ["RaftWire", "RaftCore"]),
+        .testTarget(name: "CommandTests", dependencies: ["Command", "SQLiteDB"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["raftlited", "JSON", "TestSupport"]),

@@ -105,24 +105,7 @@ extension Command {
                 } else {
                     w.u8(0)
                 }
-                switch p.value {
-                case .null: w.u8(0)
-                case .integer(let v):
-                    w.u8(1)
-                    w.u64(UInt64(bitPattern: v))
-                case .real(let v):
-                    w.u8(2)
-                    w.u64(v.bitPattern)
-                case .text(let v):
-                    w.u8(3)
-                    w.string(v)
-                case .blob(let v):
-                    w.u8(4)
-                    w.bytes(v)
-                case .bool(let v):
-                    w.u8(5)
-                    w.u8(v ? 1 : 0)
-                }
+                w.value(p.value)
             }
         }
     }
@@ -143,16 +126,7 @@ extension Command {
             parameters.reserveCapacity(parameterCount)
             for _ in 0..<parameterCount {
                 let name: String? = try r.u8() != 0 ? try r.string() : nil
-                let value: SQLValue
-                switch try r.u8() {
-                case 0: value = .null
-                case 1: value = .integer(Int64(bitPattern: try r.u64()))
-                case 2: value = .real(Double(bitPattern: try r.u64()))
-                case 3: value = .text(try r.string())
-                case 4: value = .blob(try r.bytes())
-                case 5: value = .bool(try r.u8() != 0)
-                case let tag: throw CommandDecodingError("unknown value tag \(tag)")
-                }
+                let value = try r.value()
                 parameters.append(Parameter(name: name, value: value))
             }
             statements.append(Statement(sql: sql, parameters: parameters, forceQuery: forceQuery))
@@ -162,51 +136,52 @@ extension Command {
 }
 
 /// Appends little-endian primitives to a byte buffer.
-struct ByteWriter {
-    var buffer: [UInt8] = []
+public struct ByteWriter {
+    public var buffer: [UInt8] = []
+    public init() {}
 
-    mutating func u8(_ v: UInt8) { buffer.append(v) }
-    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { buffer.append(contentsOf: $0) } }
-    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { buffer.append(contentsOf: $0) } }
-    mutating func bytes(_ v: [UInt8]) {
+    public mutating func u8(_ v: UInt8) { buffer.append(v) }
+    public mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { buffer.append(contentsOf: $0) } }
+    public mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { buffer.append(contentsOf: $0) } }
+    public mutating func bytes(_ v: [UInt8]) {
         u32(UInt32(v.count))
         buffer.append(contentsOf: v)
     }
-    mutating func string(_ v: String) { bytes(Array(v.utf8)) }
+    public mutating func string(_ v: String) { bytes(Array(v.utf8)) }
 }
 
 /// Reads little-endian primitives with bounds checks; never traps on short or hostile input.
-struct ByteReader {
+public struct ByteReader {
     let data: [UInt8]
     var position = 0
 
-    init(_ data: [UInt8]) { self.data = data }
+    public init(_ data: [UInt8]) { self.data = data }
 
-    var remaining: Int { data.count - position }
-    var isAtEnd: Bool { position == data.count }
+    public var remaining: Int { data.count - position }
+    public var isAtEnd: Bool { position == data.count }
 
-    mutating func take(_ n: Int) throws(CommandDecodingError) -> ArraySlice<UInt8> {
+    public mutating func take(_ n: Int) throws(CommandDecodingError) -> ArraySlice<UInt8> {
         guard n >= 0, n <= remaining else { throw CommandDecodingError("command truncated") }
         defer { position += n }
         return data[position..<(position + n)]
     }
 
-    mutating func u8() throws(CommandDecodingError) -> UInt8 { try take(1).first! }
+    public mutating func u8() throws(CommandDecodingError) -> UInt8 { try take(1).first! }
 
-    mutating func u32() throws(CommandDecodingError) -> UInt32 {
+    public mutating func u32() throws(CommandDecodingError) -> UInt32 {
         try take(4).reversed().reduce(0) { $0 << 8 | UInt32($1) }
     }
 
-    mutating func u64() throws(CommandDecodingError) -> UInt64 {
+    public mutating func u64() throws(CommandDecodingError) -> UInt64 {
         try take(8).reversed().reduce(0) { $0 << 8 | UInt64($1) }
     }
 
-    mutating func bytes() throws(CommandDecodingError) -> [UInt8] {
+    public mutating func bytes() throws(CommandDecodingError) -> [UInt8] {
         let n = Int(try u32())
         return Array(try take(n))
     }
 
-    mutating func string() throws(CommandDecodingError) -> String {
+    public mutating func string() throws(CommandDecodingError) -> String {
         let raw = try bytes()
         guard let s = String(validating: raw, as: UTF8.self) else { throw CommandDecodingError("invalid UTF-8 in command") }
         return s
