@@ -162,9 +162,17 @@ extension Connection {
                         message: "not enough args to execute query: want \(needed) got \(parameters.count)")
                 }
                 try bindParameters(parameters, start: argStart, count: needed, to: prepared)
+                let totalBefore = sqlite3_total_changes64(db)
                 let rc = sqlite3_step(prepared.handle)
                 let rowid = sqlite3_last_insert_rowid(db)
-                let changes = Int64(sqlite3_changes(db))
+                var changes = Int64(sqlite3_changes(db))
+                if sqlite3_total_changes64(db) == totalBefore && changes != 0 {
+                    // No row changed and the count was not reset: not a DML statement, so SQLite repeats
+                    // the last DML's count. Report the last one a client ran.
+                    changes = visibleChanges
+                } else {
+                    visibleChanges = changes
+                }
                 if rc != SQLITE_ROW && rc != SQLITE_OK && rc != SQLITE_DONE {
                     throw DatabaseError.last(db)
                 }

@@ -39,6 +39,10 @@ public final class Connection: @unchecked Sendable {
     public let isMemory: Bool
 
     var handle: OpaquePointer?
+    /// The row count reported for a statement that changes no rows (DDL): `sqlite3_changes` repeats the
+    /// most recent INSERT/UPDATE/DELETE, as go-sqlite3 (and so rqlite) report it — but only statements run
+    /// through `execute`/`request` count, so the node's own bookkeeping writes stay invisible to clients.
+    var visibleChanges: Int64 = 0
     var cache: StatementCache
     /// Deadline slot read by the C progress handler (CLOCK_MONOTONIC ns, 0 = none).
     let deadlineSlot: UnsafeMutablePointer<UInt64>
@@ -350,6 +354,14 @@ public final class Connection: @unchecked Sendable {
     public var changes: Int64 { handle.map { sqlite3_changes64($0) } ?? 0 }
     /// `sqlite3_last_insert_rowid`.
     public var lastInsertRowID: Int64 { handle.map { sqlite3_last_insert_rowid($0) } ?? 0 }
+
+    /// Runs `body` (internal writes the client must not see) and restores the last-insert rowid that
+    /// `execute` reports afterwards.
+    public func invisibly<T>(_ body: () throws -> T) rethrows -> T {
+        let rowid = lastInsertRowID
+        defer { if let handle { sqlite3_set_last_insert_rowid(handle, rowid) } }
+        return try body()
+    }
     /// Whether no transaction is open (`sqlite3_get_autocommit`).
     public var isAutocommit: Bool { handle.map { sqlite3_get_autocommit($0) != 0 } ?? true }
 
