@@ -1,63 +1,260 @@
 import API
+import Command
+import Foundation
+import RaftCore
 import SQLiteDB
+import Synchronization
 
 extension Node: DatabaseService {
     public func execute(_ request: ExecuteRequest, completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void) {
-        submitWrite(.execute(request, completion), completion)
+        let batch = StatementBatch(
+            statements: request.statements, transaction: request.transaction, timings: request.timings,
+            timeout: request.dbTimeout ?? 0)
+        routeWrite(.execute(batch), forward: FrameType.forwardExecute, level: .strong, request.redirect, request.timeout, completion)
     }
 
     public func query(_ request: QueryRequest, completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void) {
-        switch resolved(request.level) {
-        case .none, .weak, .auto:
-            // This node leads its own single-node cluster: local reads are current, and freshness is
-            // ignored on a leader (REFERENCE §2.2).
-            submitRead(completion) { [self] connection in
-                let outcome = Result {
-                    try connection.query(
-                        request.statements, transaction: request.transaction, timings: request.timings,
-                        timeout: request.dbTimeout)
+        let view = raft
+        let level = resolved(request.level, view)
+        let batch = batch(of: request)
+        switch level {
+        case .none:
+            if let freshness = request.freshness, view.role != .leader {
+                guard let contact = view.lastLeaderContact, Date().timeIntervalSince(contact) <= freshness else {
+                    completion(.failure(.message("stale read")))
+                    return
                 }
-                countRead(request)
-                completion(Node.response(outcome))
             }
-        case .strong, .linearizable:
-            // Ordered after every write queued before it.
-            submitWrite(.query(request, completion), completion)
+            readLocally(request, completion)
+        case .weak, .auto:
+            guard view.role == .leader else {
+                return notLeader(FrameType.forwardQuery, .query(batch), level: request.level, request, completion)
+            }
+            readLocally(request, completion)
+        case .strong:
+            routeWrite(.query(batch), forward: FrameType.forwardQuery, level: request.level, request.redirect, request.timeout, completion)
+        case .linearizable:
+            guard view.role == .leader else {
+                return notLeader(FrameType.forwardQuery, .query(batch), level: request.level, request, completion)
+            }
+            let once = Once(completion)
+            armTimeout(once, seconds: request.linearizableTimeout ?? 10) { "timeout waiting for linearizable read" }
+            onWorker(orElse: { once.fire(.failure(.message("store not open"))) }) { [self] worker in
+                worker.readIndex { result in
+                    switch result {
+                    case .success: self.readLocally(request) { once.fire($0) }
+                    case .failure(let error): once.fire(.failure(error))
+                    }
+                }
+            }
         }
     }
 
     public func request(_ request: QueryRequest, completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void) {
-        let level = resolved(request.level)
-        if level == .strong || level == .linearizable {
-            submitWrite(.request(request, completion), completion)
-            return
+        let view = raft
+        let level = resolved(request.level, view)
+        let batch = batch(of: request)
+        if level == .strong {
+            return routeWrite(.request(batch), forward: FrameType.forwardRequest, level: .strong, request.redirect, request.timeout, completion)
         }
-        // Classify on a reader: all read-only ⇒ answer there; any write ⇒ hand to the worker.
+        // Classify on a reader: all read-only ⇒ a read at the requested level; any write ⇒ through Raft.
+        // Statements that fail to prepare count as writes, so the leader reports their errors.
         submitRead(completion) { [self] connection in
-            // Statements that fail to prepare count as writes, so the worker reports their errors.
             if request.statements.allSatisfy({ (try? connection.isReadOnly($0.sql)) ?? false }) {
-                let outcome = Result {
-                    try connection.query(
-                        request.statements, transaction: request.transaction, timings: request.timings,
-                        timeout: request.dbTimeout)
-                }
-                countRead(request)
-                completion(Node.response(outcome))
+                query(request, completion: completion)
             } else {
-                submitWrite(.request(request, completion), completion)
+                routeWrite(
+                    .request(batch), forward: FrameType.forwardRequest, level: .strong, request.redirect, request.timeout, completion)
             }
         }
     }
 
-    /// `auto` is `weak` on a voter; this node is always a voter until clustering adds read replicas.
-    private func resolved(_ level: ReadLevel) -> ReadLevel {
-        level == .auto ? .weak : level
+    // MARK: Routing
+
+    /// `auto` is `weak` on a voter and `none` on a read replica (REFERENCE §2).
+    func resolved(_ level: ReadLevel, _ view: RaftView) -> ReadLevel {
+        guard level == .auto else { return level }
+        return configuration.nonVoter ? .none : .weak
     }
 
-    private func countRead(_ request: QueryRequest) {
-        update {
-            $0.readRequests += 1
-            $0.readStatements += UInt64(request.statements.count)
+    func batch(of request: QueryRequest) -> StatementBatch {
+        StatementBatch(
+            statements: request.statements, transaction: request.transaction, timings: request.timings,
+            timeout: request.dbTimeout ?? 0)
+    }
+
+    func readLocally(_ request: QueryRequest, _ completion: @escaping Completion) {
+        submitRead(completion) { [self] connection in
+            let outcome = Result {
+                try connection.query(
+                    request.statements, transaction: request.transaction, timings: request.timings, timeout: request.dbTimeout)
+            }
+            update {
+                $0.readRequests += 1
+                $0.readStatements += UInt64(request.statements.count)
+            }
+            completion(Self.response(outcome))
         }
+    }
+
+    /// Proposes on the leader; elsewhere redirects or forwards to the leader.
+    func routeWrite(
+        _ command: Command, forward type: UInt8, level: ReadLevel, _ redirect: Bool, _ timeout: Double,
+        _ completion: @escaping Completion
+    ) {
+        guard raft.role == .leader else {
+            var request = QueryRequest(statements: [])
+            request.redirect = redirect
+            request.timeout = timeout
+            return notLeader(type, command, level: level, request, completion)
+        }
+        let once = Once(completion)
+        armTimeout(once, seconds: configuration.applyTimeout) { "timeout waiting for the write to be applied; its outcome is unknown" }
+        let statements = command.statementCount
+        onWorker(orElse: { once.fire(.failure(.message("store not open"))) }) { [self] worker in
+            worker.propose(command) { result in
+                switch result {
+                case .success(let (results, index)):
+                    if command.isWrite {
+                        self.update {
+                            $0.writeRequests += 1
+                            $0.writeStatements += UInt64(statements)
+                            $0.lastWriteTime = Date()
+                        }
+                    }
+                    once.fire(.success(DatabaseResponse(results: results, raftIndex: index)))
+                case .failure(let error):
+                    once.fire(.failure(error))
+                }
+            }
+        }
+    }
+
+    /// This node is not the leader: answer `.notLeader` with the leader's API URL (`redirect`), or forward
+    /// the request to the leader over the node-to-node transport.
+    func notLeader(
+        _ type: UInt8, _ command: Command, level: ReadLevel, _ request: QueryRequest, _ completion: @escaping Completion
+    ) {
+        guard let leader = raft.leaderAddress else {
+            completion(.failure(.leaderNotFound))
+            return
+        }
+        if request.redirect {
+            fetchNodeMeta(leader, timeout: min(request.timeout, 5)) { meta in
+                completion(.failure(.notLeader(leaderAPIURL: meta?.apiURL)))
+            }
+            return
+        }
+        var w = RPCWriter()
+        w.u8(UInt8(ReadLevel.allCases.firstIndex(of: level) ?? 1))
+        w.double(request.freshness ?? 0)
+        w.bool(request.freshnessStrict)
+        w.double(request.linearizableTimeout ?? 0)
+        w.bytes(command.encode())
+        transport.call(address: leader, type: type, payload: w.buffer, timeout: request.timeout, retries: 0) { result in
+            switch result {
+            case .failure(let error):
+                completion(.failure(.message("failed to forward to leader \(leader): \(error)")))
+            case .success(let bytes):
+                switch try? RPCResponse.decode(bytes) {
+                case .ok(let body)?:
+                    guard let (results, index) = try? ResultsCodec.decode(body) else {
+                        return completion(.failure(.message("malformed response from leader")))
+                    }
+                    var response = DatabaseResponse(results: results, raftIndex: index)
+                    response.servedBy = leader
+                    completion(.success(response))
+                case .error(let message)?:
+                    completion(.failure(message == "leader not found" ? .leaderNotFound : .message(message)))
+                case .notLeader?:
+                    completion(.failure(.leaderNotFound))
+                case nil:
+                    completion(.failure(.message("malformed response from leader")))
+                }
+            }
+        }
+    }
+
+    /// A forwarded request arriving at this node (as the leader).
+    func serveForwarded(type: UInt8, payload: [UInt8], respond: @escaping @Sendable ([UInt8]) -> Void) {
+        var r = RPCReader(payload)
+        guard let levelRaw = try? r.u8(), let freshness = try? r.double(), let strict = try? r.bool(),
+            let linearizable = try? r.double(), let commandBytes = try? r.bytes(),
+            let command = try? Command.decode(commandBytes)
+        else {
+            return respond(RPCResponse.error("malformed forwarded request").encoded)
+        }
+        let reply: Completion = { result in
+            switch result {
+            case .success(let response):
+                respond(RPCResponse.ok(ResultsCodec.encode(response.results, raftIndex: response.raftIndex)).encoded)
+            case .failure(.notLeader), .failure(.leaderNotFound):
+                respond(RPCResponse.notLeader(leaderRaftAddress: self.raft.leaderAddress ?? "").encoded)
+            case .failure(.message(let message)):
+                respond(RPCResponse.error(message).encoded)
+            }
+        }
+        let level = Int(levelRaw) < ReadLevel.allCases.count ? ReadLevel.allCases[Int(levelRaw)] : .weak
+        switch command {
+        case .execute(let batch):
+            var request = ExecuteRequest(statements: batch.statements, transaction: batch.transaction, timings: batch.timings)
+            request.dbTimeout = batch.timeout > 0 ? batch.timeout : nil
+            request.redirect = true
+            execute(request, completion: reply)
+        case .query(let batch), .request(let batch):
+            var request = QueryRequest(
+                statements: batch.statements, transaction: batch.transaction, timings: batch.timings, level: level,
+                freshness: freshness > 0 ? freshness : nil, freshnessStrict: strict,
+                dbTimeout: batch.timeout > 0 ? batch.timeout : nil, linearizableTimeout: linearizable > 0 ? linearizable : nil)
+            request.redirect = true
+            if type == FrameType.forwardRequest {
+                if case .request = command { self.request(request, completion: reply) } else { query(request, completion: reply) }
+            } else {
+                query(request, completion: reply)
+            }
+        default:
+            respond(RPCResponse.error("unsupported forwarded command").encoded)
+        }
+    }
+
+    func armTimeout(_ once: Once, seconds: Double, _ message: @escaping @Sendable () -> String) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { once.fire(.failure(.message(message()))) }
+    }
+
+    /// A request-level SQLite failure (BEGIN/COMMIT, disk full) fails the whole request, as in rqlite.
+    static func response(_ outcome: Result<[StatementResult], any Error>) -> Result<DatabaseResponse, ServiceError> {
+        switch outcome {
+        case .success(let results): return .success(DatabaseResponse(results: results))
+        case .failure(let error as DatabaseError): return .failure(.message(error.message))
+        case .failure(let error): return .failure(.message("\(error)"))
+        }
+    }
+}
+
+/// Calls a completion at most once, whichever of the result and the timeout comes first.
+final class Once: @unchecked Sendable {
+    private let lock = NSLock()
+    private var completion: Node.Completion?
+    init(_ completion: @escaping Node.Completion) { self.completion = completion }
+    func fire(_ result: Result<DatabaseResponse, ServiceError>) {
+        lock.lock()
+        let c = completion
+        completion = nil
+        lock.unlock()
+        c?(result)
+    }
+}
+
+extension Command {
+    var statementCount: Int {
+        switch self {
+        case .execute(let b), .query(let b), .request(let b): return b.statements.count
+        default: return 0
+        }
+    }
+
+    var isWrite: Bool {
+        if case .query = self { return false }
+        return true
     }
 }

@@ -2,6 +2,7 @@ import API
 import Common
 import Foundation
 import JSON
+import Synchronization
 
 extension Node: StatusService {
     public func statusSections() -> [(String, JSONValue)] {
@@ -49,39 +50,71 @@ extension Node: StatusService {
             completion(.failure(.message("store not open")))
             return
         }
-        completion(.success([probedSelf()]))
-    }
-
-    /// This node as a probe of it reports: reachable, with the time the probe took.
-    private func probedSelf() -> NodeInfo {
-        let start = DispatchTime.now().uptimeNanoseconds
-        var info = selfInfo
-        info.time = Double(DispatchTime.now().uptimeNanoseconds - start + 1) / 1e9
-        return info
+        let view = raft
+        let members = view.members.filter { $0.voter || includeNonVoters }
+        probe(members, leaderAddress: view.leaderAddress, timeout: timeout) { completion(.success($0)) }
     }
 
     public func leader(timeout: Double, completion: @escaping @Sendable (Result<NodeInfo, ServiceError>) -> Void) {
-        guard status.storeOpen else {
+        let view = raft
+        guard status.storeOpen, let id = view.leaderID, let address = view.leaderAddress else {
             completion(.failure(.leaderNotFound))
             return
         }
-        completion(.success(probedSelf()))
+        let member = view.members.first { $0.id == id } ?? RaftView.MemberView(id: id, address: address, voter: true)
+        probe([member], leaderAddress: address, timeout: timeout) { infos in
+            completion(infos.first.map { .success($0) } ?? .failure(.leaderNotFound))
+        }
+    }
+
+    /// Probes members in parallel over the cluster service, as rqlite's `/nodes` does.
+    func probe(
+        _ members: [RaftView.MemberView], leaderAddress: String?, timeout: Double,
+        completion: @escaping @Sendable ([NodeInfo]) -> Void
+    ) {
+        let results = Mutex<[Int: NodeInfo]>([:])
+        let group = DispatchGroup()
+        for (i, member) in members.enumerated() {
+            group.enter()
+            let start = DispatchTime.now().uptimeNanoseconds
+            fetchNodeMeta(member.address, timeout: timeout) { meta in
+                let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                var info = NodeInfo(
+                    id: member.id, apiAddr: meta?.apiURL ?? "", addr: member.address,
+                    version: meta.map { $0.version.isEmpty ? "unknown" : $0.version } ?? "", voter: member.voter,
+                    reachable: meta != nil, leader: meta != nil && member.address == leaderAddress, time: elapsed)
+                if meta == nil { info.error = "failed to reach node at \(member.address)" }
+                results.withLock { $0[i] = info }
+                group.leave()
+            }
+        }
+        group.notify(queue: .global()) {
+            let all = results.withLock { $0 }
+            completion(members.indices.compactMap { all[$0] })
+        }
     }
 
     public func readiness() -> Readiness {
         let open = status.storeOpen
-        return Readiness(leaderKnown: open, storeReady: open)
+        let view = raft
+        let leaderKnown = open && view.leaderID != nil
+        return Readiness(leaderKnown: leaderKnown, storeReady: leaderKnown && view.fatalError == nil)
     }
 
     public func waitForSync(timeout: Double, completion: @escaping @Sendable (String?) -> Void) {
-        // The sole voter's commit index is the leader's: nothing to wait for.
-        completion(status.storeOpen ? nil : "store not open")
-    }
-
-    private var selfInfo: NodeInfo {
-        NodeInfo(
-            id: configuration.nodeID, apiAddr: configuration.apiURL, addr: configuration.raftAdvertisedAddress,
-            version: RaftliteVersion.version, voter: true, reachable: true, leader: true)
+        let view = raft
+        guard let leader = view.leaderAddress else { return completion("leader not found") }
+        let wait: @Sendable (UInt64) -> Void = { [self] target in
+            DispatchQueue.global().async {
+                let ok = self.waitFor(seconds: timeout) { self.raft.commitIndex >= max(target, 1) }
+                completion(ok ? nil : "timeout waiting for local commit index to reach \(target)")
+            }
+        }
+        if view.role == .leader { return wait(view.commitIndex) }
+        fetchNodeMeta(leader, timeout: timeout) { meta in
+            guard let meta else { return completion("leader not contactable") }
+            wait(meta.commitIndex)
+        }
     }
 
     private func storeSection(_ s: NodeStatus) -> JSONValue {
@@ -90,15 +123,22 @@ extension Node: StatusService {
         let dbSize = Self.fileSize(dbPath)
         let walSize = Self.fileSize(dbPath + "-wal")
         let dirSize = Self.directorySize(configuration.dataDirectory)
-        let nodeID = JSONValue.string(configuration.nodeID)
-        let addr = JSONValue.string(configuration.raftAdvertisedAddress)
+        let view = raft
         return .object([
             ("open", .bool(true)),
-            ("node_id", nodeID),
-            ("addr", addr),
-            ("leader", .object([("node_id", nodeID), ("addr", addr)])),
-            ("ready", .bool(true)),
-            ("nodes", .array([.object([("id", nodeID), ("addr", addr), ("suffrage", .string("voter"))])])),
+            ("node_id", .string(configuration.nodeID)),
+            ("addr", .string(configuration.raftAdvertisedAddress)),
+            ("leader", .object([("node_id", .string(view.leaderID ?? "")), ("addr", .string(view.leaderAddress ?? ""))])),
+            ("ready", .bool(readiness().storeReady)),
+            ("fsm_index", .integer(Int64(view.appliedIndex))),
+            ("db_applied_index", .integer(Int64(view.appliedIndex))),
+            (
+                "nodes",
+                .array(
+                    view.members.map {
+                        .object([("id", .string($0.id)), ("addr", .string($0.address)), ("suffrage", .string($0.voter ? "voter" : "nonvoter"))])
+                    })
+            ),
             ("dir", .string(configuration.dataDirectory)),
             ("dir_size", .integer(dirSize)),
             ("dir_size_friendly", .string(GoTime.friendlyBytes(dirSize))),
@@ -120,15 +160,51 @@ extension Node: StatusService {
                     ),
                 ])
             ),
-            (
-                "raft",
-                .object([
-                    ("state", .string("Leader")),
-                    ("voter", .bool(true)),
-                    ("num_peers", .integer(0)),
-                ])
-            ),
+            ("raft", raftSection(view)),
         ])
+    }
+
+    func raftSection(_ view: RaftView) -> JSONValue {
+        let state: String
+        switch view.role {
+        case .leader: state = "Leader"
+        case .candidate, .preCandidate: state = "Candidate"
+        default: state = "Follower"
+        }
+        var fields: [(String, JSONValue)] = [
+            ("state", .string(status.phase == .shuttingDown ? "Shutdown" : state)),
+            ("term", .integer(Int64(view.term))),
+            ("last_log_index", .integer(Int64(view.lastLogIndex))),
+            ("last_log_term", .integer(Int64(view.lastLogTerm))),
+            ("commit_index", .integer(Int64(view.commitIndex))),
+            ("applied_index", .integer(Int64(view.appliedIndex))),
+            ("last_snapshot_index", .integer(Int64(view.snapshotIndex))),
+            ("num_peers", .integer(Int64(max(0, view.members.filter { $0.voter }.count - (view.isVoter ? 1 : 0))))),
+            ("voter", .bool(view.isVoter)),
+            ("log_size", .integer(view.logSize)),
+            ("log_size_friendly", .string(GoTime.friendlyBytes(view.logSize))),
+        ]
+        if view.role == .leader {
+            fields.append(("last_contact", .integer(0)))
+        } else if let contact = view.lastLeaderContact {
+            fields.append(("last_contact", .string(GoDuration.format(seconds: Date().timeIntervalSince(contact)))))
+        } else {
+            fields.append(("last_contact", .string("never")))
+        }
+        if let error = view.fatalError { fields.append(("error", .string(error))) }
+        if !view.followers.isEmpty {
+            fields.append((
+                "followers",
+                .object(
+                    view.followers.map {
+                        ($0.id, .object([
+                            ("match_index", .integer(Int64($0.match))), ("next_index", .integer(Int64($0.next))),
+                            ("state", .string($0.state)), ("lag", .integer(Int64(view.lastLogIndex) - Int64($0.match))),
+                        ]))
+                    })
+            ))
+        }
+        return .object(fields)
     }
 
     static func fileSize(_ path: String) -> Int64 {

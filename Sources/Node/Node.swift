@@ -3,32 +3,48 @@ import Common
 import Foundation
 import JSON
 import Logging
+import RaftCore
 import SQLiteDB
 import Synchronization
+import Transport
 
-/// A Raftlite node: the worker thread that owns the SQLite write connection, a pool of read-only
-/// connections for reads at levels none and weak, and the status value every handler reads.
+/// A Raftlite node: the Raft worker thread (which owns the log, the hard state and the SQLite write
+/// connection), a pool of read-only connections for reads at levels none and weak, the node-to-node
+/// transport, and the status values every handler reads.
 ///
-/// Threading: HTTP threads call the `DatabaseService` methods, which only enqueue work and return; the
-/// worker thread or a read-pool thread runs it and calls the completion. No caller ever waits on SQLite.
-/// Until clustering arrives this node is the sole voter and leader of its own cluster.
+/// Threading: HTTP and transport threads call in, enqueue work and return; the worker thread or a
+/// read-pool thread completes it. No caller ever waits on Raft or SQLite. Status is read from values
+/// published by the threads that change them, so it answers from the first instant of the process.
 public final class Node: @unchecked Sendable {
     public let configuration: NodeConfiguration
     let logger: Logger
     let published = Mutex(NodeStatus())
+    let raftView = Shared(RaftView())
 
-    private let writeQueue = JobQueue<WriteJob>()
     private let readQueue = JobQueue<ReadJob>()
-    private var threads: [Thread] = []
     private let threadsDone = DispatchGroup()
+    private let ticking = Mutex(true)
+    /// Set once the worker exists; nil while the node is opening.
+    private let workerBox = Mutex<RaftWorker?>(nil)
+    let transport: Transport
+    /// Nodes that sent NOTIFY during `-bootstrap-expect`, by ID.
+    let notified = Mutex<[String: Member]>([:])
 
-    public init(configuration: NodeConfiguration, logger: Logger) {
+    typealias ReadJob = @Sendable (Connection) -> Void
+    typealias Completion = @Sendable (Result<DatabaseResponse, ServiceError>) -> Void
+
+    public init(configuration: NodeConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        var transportConfig = TransportConfiguration()
+        transportConfig.connectTimeout = min(configuration.connectTimeout, 5)
+        transport = try Transport(nodeID: configuration.nodeID, configuration: transportConfig)
     }
 
     /// The latest published status.
     public var status: NodeStatus { published.withLock { $0 } }
+    var raft: RaftView { raftView.value }
+    var worker: RaftWorker? { workerBox.withLock { $0 } }
 
     func update(_ change: (inout NodeStatus) -> Void) {
         published.withLock { change(&$0) }
@@ -36,54 +52,77 @@ public final class Node: @unchecked Sendable {
 
     // MARK: Lifecycle
 
-    /// Opens the database on the worker thread, then starts the read pool. Returns once the node serves,
-    /// or throws (the status then says why).
+    /// Opens the store, starts the transport, the worker and the read pool, then forms or joins the
+    /// cluster (in the background). Returns once the node serves requests; throws if it cannot start.
     public func open() throws {
         update { $0.phase = .opening }
-        try FileManager.default.createDirectory(
-            atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-        let opened = DispatchSemaphore(value: 0)
-        let openError = Mutex<String?>(nil)
-        let path = configuration.databasePath
-        let fk = configuration.foreignKeys
-        startThread(name: "raftlite-worker") { [self] in
-            let connection: Connection
-            do {
-                connection = try Connection.open(path: path, mode: .readWrite, foreignKeys: fk, synchronous: .full)
-            } catch {
-                openError.withLock { $0 = "\(error)" }
-                opened.signal()
-                return
-            }
-            let version = Connection.sqliteVersion
-            update { $0.sqliteVersion = version }
-            opened.signal()
-            runWorker(connection)
-        }
-        opened.wait()
-        if let message = openError.withLock({ $0 }) {
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory + "/raft", withIntermediateDirectories: true)
+        let tick = min(configuration.heartbeatTimeout, configuration.electionTimeout) / 10
+        let worker: RaftWorker
+        do {
+            worker = try RaftWorker(
+                selfID: configuration.nodeID, selfAddress: configuration.raftAdvertisedAddress,
+                dataDirectory: configuration.dataDirectory, foreignKeys: configuration.foreignKeys,
+                settings: RaftWorker.Settings(
+                    electionTicks: max(2, Int((configuration.heartbeatTimeout / tick).rounded())), heartbeatTicks: 1,
+                    tickInterval: tick),
+                transport: transport, view: raftView, logger: logger)
+        } catch {
             update {
                 $0.phase = .stopped
-                $0.phaseDetail = "failed to open database: \(message)"
+                $0.phaseDetail = "\(error)"
             }
-            throw NodeError.openFailed(message)
+            throw NodeError.openFailed("\(error)")
+        }
+        update { $0.sqliteVersion = Connection.sqliteVersion }
+        do {
+            try transport.listen(on: configuration.raftBindAddress, handler: ClusterHandler(node: self))
+        } catch {
+            throw NodeError.openFailed("failed to listen on \(configuration.raftBindAddress): \(error)")
+        }
+        let hadState = worker.hasState
+        workerBox.withLock { $0 = worker }
+        startThread(name: "raftlite-raft") { worker.run() }
+        startThread(name: "raftlite-ticker") { [self] in
+            while ticking.withLock({ $0 }) {
+                Thread.sleep(forTimeInterval: tick)
+                worker.events.push(.tick)
+            }
         }
         for i in 0..<max(1, configuration.readConnections) {
-            let readConnection = try Connection.open(path: path, mode: .readOnly, foreignKeys: fk, synchronous: .off)
-            let box = ConnectionBox(readConnection)
-            startThread(name: "raftlite-reader-\(i)") { [self] in runReader(box.take()) }
+            let connection = try Connection.open(
+                path: configuration.databasePath, mode: .readOnly, foreignKeys: configuration.foreignKeys, synchronous: .off)
+            let box = ConnectionBox(connection)
+            startThread(name: "raftlite-reader-\(i)") { [self] in
+                let c = box.take()
+                while let job = readQueue.takeOne() { job(c) }
+                c.close()
+            }
         }
-        update {
-            $0.storeOpen = true
-            $0.phase = .ready
+        update { $0.storeOpen = true }
+        if hadState {
+            logger.info("restarted with existing Raft state; any join or bootstrap settings are ignored")
+            update { $0.phase = .ready }
+        } else if !configuration.joinAddresses.isEmpty {
+            update { $0.phase = configuration.bootstrapExpect > 0 ? .waitingForPeers : .joining }
+            startThread(name: "raftlite-join") { [self] in formCluster() }
+        } else {
+            if configuration.nonVoter {
+                throw NodeError.openFailed("cannot create a new non-voting node without joining it to an existing cluster")
+            }
+            let me = Member(id: configuration.nodeID, raftAddress: configuration.raftAdvertisedAddress)
+            try onWorkerAndWait { try $0.bootstrap([me]) }
+            update { $0.phase = .ready }
         }
-        logger.info("node ready", metadata: ["node.id": "\(configuration.nodeID)", "db.path": "\(path)"])
+        logger.info("node open", metadata: ["node.id": "\(configuration.nodeID)", "raft.addr": "\(configuration.raftAdvertisedAddress)"])
     }
 
-    /// Stops taking work, finishes what is queued, and closes SQLite cleanly.
+    /// Leaves the cluster if asked, stops taking work, finishes what is queued, closes SQLite cleanly.
     public func shutdown() {
         update { $0.phase = .shuttingDown }
-        writeQueue.close()
+        ticking.withLock { $0 = false }
+        transport.shutdown()
+        worker?.events.close()
         readQueue.close()
         threadsDone.wait()
         update {
@@ -93,7 +132,7 @@ public final class Node: @unchecked Sendable {
         logger.info("node stopped")
     }
 
-    private func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
+    func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
         threadsDone.enter()
         let group = threadsDone
         let thread = Thread {
@@ -102,91 +141,28 @@ public final class Node: @unchecked Sendable {
         }
         thread.name = name
         thread.stackSize = 8 << 20
-        threads.append(thread)
         thread.start()
     }
 
-    // MARK: Worker and readers
-
-    /// Work for the worker thread, which owns the write connection.
-    enum WriteJob {
-        case execute(ExecuteRequest, Completion)
-        case request(QueryRequest, Completion)
-        case query(QueryRequest, Completion)
-    }
-    typealias Completion = @Sendable (Result<DatabaseResponse, ServiceError>) -> Void
-    typealias ReadJob = @Sendable (Connection) -> Void
-
-    private func runWorker(_ connection: Connection) {
-        while let batch = writeQueue.takeAll() {
-            for job in batch {
-                switch job {
-                case .execute(let request, let completion):
-                    let outcome = Result {
-                        try connection.execute(
-                            request.statements, transaction: request.transaction, timings: request.timings,
-                            timeout: request.dbTimeout)
-                    }
-                    finishWrite(outcome, statements: request.statements.count, completion)
-                case .request(let request, let completion):
-                    let outcome = Result {
-                        try connection.request(
-                            request.statements, transaction: request.transaction, timings: request.timings,
-                            timeout: request.dbTimeout)
-                    }
-                    finishWrite(outcome, statements: request.statements.count, completion)
-                case .query(let request, let completion):
-                    let outcome = Result {
-                        try connection.query(
-                            request.statements, transaction: request.transaction, timings: request.timings,
-                            timeout: request.dbTimeout)
-                    }
-                    update {
-                        $0.readRequests += 1
-                        $0.readStatements += UInt64(request.statements.count)
-                        $0.pendingWrites -= 1
-                    }
-                    completion(Self.response(outcome))
-                }
-            }
-        }
-        connection.close()
+    /// Runs `body` on the worker thread and waits for it (start-up only; never from an HTTP thread).
+    func onWorkerAndWait(_ body: @escaping @Sendable (RaftWorker) throws -> Void) throws {
+        guard let worker else { throw NodeError.openFailed("store not open") }
+        let done = DispatchSemaphore(value: 0)
+        let failure = Mutex<String?>(nil)
+        worker.events.push(
+            .run { w in
+                do { try body(w) } catch { failure.withLock { $0 = "\(error)" } }
+                done.signal()
+            })
+        done.wait()
+        if let message = failure.withLock({ $0 }) { throw NodeError.openFailed(message) }
     }
 
-    private func finishWrite(_ outcome: Result<[StatementResult], any Error>, statements: Int, _ completion: Completion) {
-        update {
-            $0.writeRequests += 1
-            $0.writeStatements += UInt64(statements)
-            $0.pendingWrites -= 1
-            $0.lastWriteTime = Date()
-        }
-        completion(Self.response(outcome))
-    }
-
-    /// A request-level SQLite failure (BEGIN/COMMIT, disk full) fails the whole request, as in rqlite.
-    static func response(_ outcome: Result<[StatementResult], any Error>) -> Result<DatabaseResponse, ServiceError> {
-        switch outcome {
-        case .success(let results): return .success(DatabaseResponse(results: results))
-        case .failure(let error as DatabaseError): return .failure(.message(error.message))
-        case .failure(let error): return .failure(.message("\(error)"))
-        }
-    }
-
-    private func runReader(_ connection: Connection) {
-        while let job = readQueue.takeOne() { job(connection) }
-        connection.close()
-    }
-
-    /// Queues a job for the worker; fails the request at once when the node is not serving.
-    func submitWrite(_ job: WriteJob, _ completion: Completion) {
-        guard status.storeOpen else {
-            completion(.failure(.message("store not open")))
+    /// Runs `body` on the worker thread; fails `orElse` at once if the node is not open.
+    func onWorker(orElse fail: () -> Void, _ body: @escaping @Sendable (RaftWorker) -> Void) {
+        guard let worker, worker.events.push(.run(body)) else {
+            fail()
             return
-        }
-        update { $0.pendingWrites += 1 }
-        if !writeQueue.push(job) {
-            update { $0.pendingWrites -= 1 }
-            completion(.failure(.message("store not open")))
         }
     }
 
@@ -204,7 +180,7 @@ public enum NodeError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .openFailed(let message): return "failed to open database: \(message)"
+        case .openFailed(let message): return message
         }
     }
 }

@@ -16,6 +16,24 @@ public struct NodeConfiguration: Sendable {
     public var foreignKeys: Bool
     /// Read-only connections in the read pool (`-db-max-ro-conns`, capped to a useful thread count).
     public var readConnections: Int
+    /// Raft addresses to join through (`-join`).
+    public var joinAddresses: [String] = []
+    public var joinAttempts: Int = 5
+    /// Seconds between join attempts (`-join-interval`).
+    public var joinInterval: Double = 3
+    /// Voters to wait for before bootstrapping (`-bootstrap-expect`); 0 = off.
+    public var bootstrapExpect: Int = 0
+    public var bootstrapExpectTimeout: Double = 120
+    /// Run as a read replica (`-raft-non-voter`).
+    public var nonVoter: Bool = false
+    /// Seconds without a leader before a follower campaigns (`-raft-heartbeat-timeout`).
+    public var heartbeatTimeout: Double = 1
+    /// Seconds a candidate waits before a new election (`-raft-election-timeout`).
+    public var electionTimeout: Double = 1
+    /// Seconds a write may wait for commit and apply (`-raft-apply-timeout`).
+    public var applyTimeout: Double = 10
+    /// Dial timeout for node-to-node connections (`-cluster-connect-timeout`).
+    public var connectTimeout: Double = 30
 
     public init(
         nodeID: String, dataDirectory: String, httpAdvertisedAddress: String, httpBindAddress: String,

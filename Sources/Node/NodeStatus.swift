@@ -5,6 +5,8 @@ import Foundation
 public enum NodePhase: String, Sendable {
     case starting
     case opening
+    case joining
+    case waitingForPeers = "waiting for peers"
     case ready
     case shuttingDown = "shutting down"
     case stopped

@@ -81,6 +81,8 @@ enum RaftliteFlags {
     static let supported: Set<String> = [
         "version", "http-addr", "http-adv-addr", "http-allow-origin", "auth", "node-id", "public-dir",
         "raft-addr", "raft-adv-addr", "fk", "db-max-ro-conns", "raft-log-level",
+        "join", "join-attempts", "join-interval", "bootstrap-expect", "bootstrap-expect-timeout", "raft-non-voter",
+        "raft-heartbeat-timeout", "raft-election-timeout", "raft-apply-timeout", "cluster-connect-timeout",
     ]
 
     /// The flags given on the command line that this build does not honour yet.

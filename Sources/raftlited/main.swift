@@ -62,12 +62,35 @@ LoggingSystem.bootstrap { label in
 }
 let logger = Logger(label: "raftlited")
 
-let node = Node(
-    configuration: NodeConfiguration(
-        nodeID: config.nodeID, dataDirectory: config.dataPath, httpAdvertisedAddress: config.httpAdv,
-        httpBindAddress: config.httpAddr, raftAdvertisedAddress: config.raftAdv, raftBindAddress: config.raftAddr,
-        foreignKeys: config.foreignKeys, readConnections: config.maxReadConnections),
-    logger: logger)
+var nodeConfiguration = NodeConfiguration(
+    nodeID: config.nodeID, dataDirectory: config.dataPath, httpAdvertisedAddress: config.httpAdv,
+    httpBindAddress: config.httpAddr, raftAdvertisedAddress: config.raftAdv, raftBindAddress: config.raftAddr,
+    foreignKeys: config.foreignKeys, readConnections: config.maxReadConnections)
+nodeConfiguration.joinAddresses = flags.string("join").split(separator: ",").map(String.init)
+nodeConfiguration.joinAttempts = Int(flags.uint("join-attempts"))
+nodeConfiguration.joinInterval = flags.duration("join-interval")
+nodeConfiguration.bootstrapExpect = Int(flags.uint("bootstrap-expect"))
+nodeConfiguration.bootstrapExpectTimeout = flags.duration("bootstrap-expect-timeout")
+nodeConfiguration.nonVoter = flags.bool("raft-non-voter")
+nodeConfiguration.heartbeatTimeout = flags.duration("raft-heartbeat-timeout")
+nodeConfiguration.electionTimeout = flags.duration("raft-election-timeout")
+nodeConfiguration.applyTimeout = flags.duration("raft-apply-timeout")
+nodeConfiguration.connectTimeout = flags.duration("cluster-connect-timeout")
+for (name, value) in [
+    ("raft-heartbeat-timeout", nodeConfiguration.heartbeatTimeout), ("raft-election-timeout", nodeConfiguration.electionTimeout),
+    ("raft-apply-timeout", nodeConfiguration.applyTimeout),
+] where value <= 0 {
+    writeStderr("fatal: -\(name) must be greater than 0\n")
+    exit(1)
+}
+
+let node: Node
+do {
+    node = try Node(configuration: nodeConfiguration, logger: logger)
+} catch {
+    writeStderr("fatal: \(error)\n")
+    exit(1)
+}
 
 let server: HTTPServer
 do {

@@ -1,0 +1,522 @@
+import API
+import Command
+import Foundation
+import Logging
+import RaftCore
+import RaftWire
+import SQLiteDB
+import Storage
+import Synchronization
+import Transport
+
+/// The Raft worker thread: the one thread that owns the `RaftNode`, the durable log and hard state, and
+/// the SQLite write connection (the state machine).
+///
+/// Its loop takes every queued event at once (ticks, messages from peers, proposals, admin requests),
+/// steps the core with each, then performs the resulting actions in the order RaftCore's contract
+/// requires (Sources/RaftCore/DESIGN.md):
+/// 1. the leader's replication messages and pre-votes that precede any persist go out at once, in
+///    parallel with the local fsync;
+/// 2. every persist of the batch is written, then made durable with ONE fdatasync (group commit) and
+///    acknowledged to the core;
+/// 3. only then the remaining messages (votes, responses) are sent and committed entries applied.
+/// After every turn it publishes a `RaftView` that status handlers read without waiting.
+final class RaftWorker: @unchecked Sendable {
+    enum Event {
+        case tick
+        /// A Raft message, with the sender as its frame introduced it (ID from the transport handshake,
+        /// advertised address from the frame), so a new member can answer a leader it has not heard of.
+        case message(Message, sender: Member?)
+        /// Runs on the worker thread with exclusive access to the worker's state.
+        case run(@Sendable (RaftWorker) -> Void)
+    }
+
+    /// A client waiting for its proposal to be applied.
+    struct Waiter {
+        var term: Term
+        var completion: @Sendable (Result<([StatementResult], UInt64), ServiceError>) -> Void
+    }
+
+    let selfID: String
+    let selfAddress: String
+    let raftID: NodeID
+    let logger: Logger
+    private(set) var core: RaftNode
+    let log: SegmentedLog
+    let stable: StableStore
+    let fsm: StateMachine
+    var book = AddressBook()
+    let transport: Transport
+    let events = JobQueue<Event>()
+    let view: Shared<RaftView>
+
+    private var waiters: [UInt64: Waiter] = [:]
+    private var pendingReads: [UInt64: @Sendable (Result<Void, ServiceError>) -> Void] = [:]
+    private var readsAwaitingApply: [(index: UInt64, completion: @Sendable (Result<Void, ServiceError>) -> Void)] = []
+    private var nextReadContext: UInt64 = 1
+    /// Callbacks run once an index is applied (membership changes waiting for their entry).
+    private var applyWatchers: [(index: UInt64, term: Term, completion: @Sendable (String?) -> Void)] = []
+    private var lastLeaderContact: Date?
+    private var lastTerm: Term = 0
+    private var lastRole: Role = .follower
+    /// Set when storage fails: the node stops accepting writes (fail-stop).
+    private(set) var fatalError: String?
+
+    struct Settings {
+        var electionTicks: Int
+        var heartbeatTicks: Int
+        var tickInterval: Double
+    }
+    let settings: Settings
+
+    init(
+        selfID: String, selfAddress: String, dataDirectory: String, foreignKeys: Bool, settings: Settings,
+        transport: Transport, view: Shared<RaftView>, logger: Logger
+    ) throws {
+        self.selfID = selfID
+        self.selfAddress = selfAddress
+        self.raftID = NodeIdentity.raftID(selfID)
+        self.logger = logger
+        self.settings = settings
+        self.transport = transport
+        self.view = view
+        let raftDir = dataDirectory + "/raft"
+        stable = try StableStore(path: raftDir + "/state")
+        log = try SegmentedLog(directory: raftDir + "/log")
+        fsm = try StateMachine(path: dataDirectory + "/db.sqlite", foreignKeys: foreignKeys)
+
+        let hard = try stable.load()
+        var entries: [Entry] = []
+        if !log.isEmpty {
+            for record in try log.entries(from: log.firstIndex, to: log.lastIndex) {
+                guard let kind = EntryKind(rawValue: record.kind) else {
+                    throw StorageError.corrupt(path: raftDir + "/log", offset: 0, reason: "unknown entry kind \(record.kind) at \(record.index)")
+                }
+                entries.append(Entry(term: Term(record.term), index: LogIndex(record.index), kind: kind, data: record.data))
+            }
+        }
+        let lastIndex = entries.last?.index.rawValue ?? 0
+        let applied = fsm.appliedIndex
+        if applied > lastIndex {
+            // The database claims entries the durable log does not hold: it cannot be trusted.
+            throw NodeError.openFailed(
+                "database applied index \(applied) is beyond the last log index \(lastIndex); remove db.sqlite to rebuild it")
+        }
+        if let appliedTerm = entries.first(where: { $0.index.rawValue == applied })?.term, appliedTerm.rawValue != fsm.appliedTerm, applied > 0 {
+            throw NodeError.openFailed("database applied entry \(applied) has term \(fsm.appliedTerm), the log has \(appliedTerm)")
+        }
+        var options = RaftOptions(id: raftID, randomSeed: UInt64.random(in: 1...UInt64.max))
+        options.electionTicks = settings.electionTicks
+        options.heartbeatTicks = settings.heartbeatTicks
+        options.maxInflight = 256
+        options.maxEntriesPerMessage = 512
+        let state = PersistentState(
+            hardState: RaftCore.HardState(term: Term(hard.term), vote: UInt64(hard.vote).map { NodeID($0) }, commit: LogIndex(max(hard.commit, applied))),
+            snapshot: Snapshot(metadata: SnapshotMetadata(index: 0, term: 0, configuration: Configuration(voters: [])), data: []),
+            entries: entries, applied: LogIndex(applied))
+        core = RaftNode(options: options, state: state)
+        for member in fsm.members { book.record(member) }
+        book.record(Member(id: selfID, raftAddress: selfAddress))
+        lastTerm = core.term
+        publish()
+    }
+
+    /// Whether this node has any Raft state (restarted with existing data: `-join` and
+    /// `-bootstrap-expect` are then ignored, as in rqlite).
+    var hasState: Bool { core.term > 0 || !log.isEmpty }
+
+    // MARK: Loop
+
+    func run() {
+        while let batch = events.takeAll() {
+            var actions: [Action] = []
+            for event in batch {
+                switch event {
+                case .tick:
+                    actions += core.tick()
+                case .message(let m, let sender):
+                    if let sender, book.member(m.from) == nil, NodeIdentity.raftID(sender.id) == m.from {
+                        book.record(sender)
+                    }
+                    if isLeaderTraffic(m) { lastLeaderContact = Date() }
+                    actions += core.step(m)
+                case .run(let body):
+                    body(self)
+                    actions += takeQueuedActions()
+                }
+            }
+            actions += takeQueuedActions()
+            perform(actions)
+            afterTurn()
+        }
+        failAll(.message("store is shutting down"))
+        try? log.sync()
+        fsm.close()
+    }
+
+    private var queuedActions: [Action] = []
+    /// For `.run` bodies that step the core: their actions join the turn's.
+    func enqueue(_ actions: [Action]) { queuedActions += actions }
+    private func takeQueuedActions() -> [Action] {
+        defer { queuedActions.removeAll() }
+        return queuedActions
+    }
+
+    private func isLeaderTraffic(_ m: Message) -> Bool {
+        switch m.kind {
+        case .append, .heartbeat, .snapshot: return true
+        default: return false
+        }
+    }
+
+    /// Performs actions per RaftCore's ordering contract, looping while acknowledgements produce more.
+    private func perform(_ initial: [Action]) {
+        var actions = initial
+        while !actions.isEmpty {
+            var later: [Action] = []
+            var acknowledgements: [(LogIndex, Term)] = []
+            var sawPersist = false
+            for action in actions {
+                switch action {
+                case .send(let m) where !sawPersist && m.mayPrecedePersistence:
+                    send(m)
+                case .persist(let p):
+                    sawPersist = true
+                    do {
+                        try persist(p)
+                        if let ack = p.acknowledgement { acknowledgements.append(ack) }
+                    } catch {
+                        failStop("failed to persist Raft state: \(error)")
+                        return
+                    }
+                default:
+                    later.append(action)
+                }
+            }
+            if sawPersist {
+                do {
+                    try log.sync()
+                } catch {
+                    failStop("failed to sync the Raft log: \(error)")
+                    return
+                }
+            }
+            var next: [Action] = []
+            for (index, term) in acknowledgements { next += core.persisted(upTo: index, term: term) }
+            for action in later {
+                switch action {
+                case .send(let m): send(m)
+                case .apply(let entries): apply(entries)
+                case .readReady(let context, let index): readReady(context, index.rawValue)
+                case .readFailed(let context, _): failRead(context)
+                case .restoreSnapshot(let snapshot):
+                    logger.error("snapshot installation is not supported yet", metadata: ["raft.index": "\(snapshot.metadata.index)"])
+                case .persist: break
+                }
+            }
+            actions = next
+        }
+    }
+
+    private var lastSavedHard = RaftCore.HardState()
+
+    private func persist(_ p: Persist) throws {
+        if !p.entries.isEmpty {
+            let records = p.entries.map {
+                LogRecord(index: $0.index.rawValue, term: $0.term.rawValue, kind: $0.kind.rawValue, data: $0.data)
+            }
+            try log.append(records, sync: false)
+        }
+        if let hard = p.hardState, hard.term != lastSavedHard.term || hard.vote != lastSavedHard.vote {
+            // Term and vote MUST be durable before any vote or response leaves (thesis §3.8).
+            try stable.save(Storage.HardState(term: hard.term.rawValue, vote: hard.vote.map { String($0.rawValue) } ?? "", commit: hard.commit.rawValue))
+            lastSavedHard = hard
+        } else if let hard = p.hardState {
+            lastSavedHard.commit = hard.commit
+        }
+    }
+
+    private func send(_ m: Message) {
+        guard let address = book.address(m.to) else {
+            logger.debug("no address for peer", metadata: ["raft.peer": "\(m.to)"])
+            return
+        }
+        var frame = ByteWriter()
+        frame.string(selfAddress)
+        _ = transport.send(to: address, type: FrameType.raftMessage, payload: frame.buffer + RaftWire.encode(m))
+    }
+
+    private func apply(_ entries: [Entry]) {
+        guard !entries.isEmpty, fatalError == nil else { return }
+        // Entries already in the database (replayed after a restart) are only acknowledged.
+        let fresh = entries.filter { $0.index.rawValue > fsm.appliedIndex }
+        for e in fresh where e.kind == .normal {
+            if case .setNodeMetadata(let id, let addr, _)? = try? Command.decode(e.data) {
+                book.record(Member(id: id, raftAddress: addr))
+            }
+        }
+        if !fresh.isEmpty {
+            let outcomes: [UInt64: StateMachine.Outcome]
+            do {
+                outcomes = try fsm.apply(fresh) { waiters[$0] != nil }
+            } catch {
+                failStop("failed to apply committed entries to SQLite: \(error)")
+                return
+            }
+            for entry in fresh {
+                let index = entry.index.rawValue
+                if let waiter = waiters.removeValue(forKey: index) {
+                    if waiter.term != entry.term {
+                        waiter.completion(.failure(.message("leadership lost while committing log")))
+                    } else {
+                        switch outcomes[index] ?? .none {
+                        case .results(let results): waiter.completion(.success((results, index)))
+                        case .failed(let message): waiter.completion(.failure(.message(message)))
+                        case .none: waiter.completion(.success(([], index)))
+                        }
+                    }
+                }
+                if case .configChange = entry.kind, let change = ConfigChange(encoded: Array(entry.data.prefix(9))),
+                    case .remove(let id) = change, id != raftID
+                {
+                    book.forget(id)
+                }
+            }
+        }
+        if let last = entries.last { core.applied(upTo: last.index) }
+        let applied = fsm.appliedIndex
+        var stillWaiting: [(UInt64, Term, @Sendable (String?) -> Void)] = []
+        for w in applyWatchers {
+            if w.index <= applied {
+                let term = core.log.term(at: LogIndex(w.index))
+                w.completion(term == nil || term == w.term ? nil : "leadership lost while committing log")
+            } else {
+                stillWaiting.append((w.index, w.term, w.completion))
+            }
+        }
+        applyWatchers = stillWaiting.map { (index: $0.0, term: $0.1, completion: $0.2) }
+        serveReadsAwaitingApply()
+    }
+
+    // MARK: Proposals
+
+    /// Proposes a command; `completion` runs once it is applied (with its results) or fails.
+    func propose(_ command: Command, completion: @escaping @Sendable (Result<([StatementResult], UInt64), ServiceError>) -> Void) {
+        if let fatalError {
+            completion(.failure(.message(fatalError)))
+            return
+        }
+        do {
+            let proposal = try core.propose(command.encode())
+            waiters[proposal.index.rawValue] = Waiter(term: proposal.term, completion: completion)
+            enqueue(proposal.actions)
+        } catch {
+            completion(.failure(proposalFailure(error)))
+        }
+    }
+
+    func proposalFailure(_ error: ProposalError) -> ServiceError {
+        switch error {
+        case .notLeader(let hint):
+            return hint == nil ? .leaderNotFound : .message("not leader")
+        case .transferInProgress: return .message("leadership transfer in progress")
+        case .configChangePending: return .message("configuration change in progress")
+        case .invalidConfigChange: return .message("invalid configuration change")
+        }
+    }
+
+    /// Proposes a membership change; `completion` gets nil once it is applied, or an error message.
+    func proposeConfigChange(_ change: ConfigChange, completion: @escaping @Sendable (String?) -> Void) {
+        do {
+            let proposal = try core.proposeConfigChange(change)
+            applyWatchers.append((proposal.index.rawValue, proposal.term, completion))
+            enqueue(proposal.actions)
+        } catch {
+            completion("\(proposalFailure(error))")
+        }
+    }
+
+    /// Waits until `index` (of `term`) is applied.
+    func whenApplied(_ index: UInt64, term: Term, completion: @escaping @Sendable (String?) -> Void) {
+        if fsm.appliedIndex >= index {
+            completion(nil)
+        } else {
+            applyWatchers.append((index, term, completion))
+        }
+    }
+
+    // MARK: Linearizable reads (thesis §6.4)
+
+    func readIndex(completion: @escaping @Sendable (Result<Void, ServiceError>) -> Void) {
+        let context = nextReadContext
+        nextReadContext += 1
+        pendingReads[context] = completion
+        enqueue(core.readIndex(context: context))
+    }
+
+    private func readReady(_ context: UInt64, _ index: UInt64) {
+        guard let completion = pendingReads.removeValue(forKey: context) else { return }
+        readsAwaitingApply.append((index, completion))
+        serveReadsAwaitingApply()
+    }
+
+    private func failRead(_ context: UInt64) {
+        pendingReads.removeValue(forKey: context)?(.failure(core.leader == nil ? .leaderNotFound : .message("not leader")))
+    }
+
+    private func serveReadsAwaitingApply() {
+        let applied = fsm.appliedIndex
+        readsAwaitingApply.removeAll { item in
+            if item.index <= applied {
+                item.completion(.success(()))
+                return true
+            }
+            return false
+        }
+    }
+
+    // MARK: Turn bookkeeping
+
+    private func afterTurn() {
+        if core.role != .leader && lastRole == .leader || core.term != lastTerm {
+            // Proposals of an old term can no longer be confirmed by this node: their outcome is unknown.
+            let lost = waiters.filter { $0.value.term != core.term || core.role != .leader }
+            for (index, waiter) in lost {
+                waiters[index] = nil
+                waiter.completion(.failure(.message("leadership lost while committing log")))
+            }
+            if core.role != .leader {
+                for (_, completion) in pendingReads { completion(.failure(core.leader == nil ? .leaderNotFound : .message("not leader"))) }
+                pendingReads.removeAll()
+            }
+        }
+        if core.role == .leader && lastRole != .leader {
+            logger.info("became leader", metadata: ["raft.term": "\(core.term)"])
+            reconcileMembers()
+        }
+        lastRole = core.role
+        lastTerm = core.term
+        publish()
+    }
+
+    /// A new leader makes sure every member of the configuration has its address in the replicated
+    /// member table (members added at bootstrap, or whose metadata entry was lost with an old leader).
+    private func reconcileMembers() {
+        let recorded = Set(fsm.members.map { $0.id })
+        for id in core.configuration.members {
+            guard let member = book.member(id), !recorded.contains(member.id) else { continue }
+            propose(.setNodeMetadata(id: member.id, raftAddress: member.raftAddress, apiURL: "")) { _ in }
+        }
+    }
+
+    func publish() {
+        let status = core.status
+        let leaderMember = status.leader.flatMap { book.member($0) }
+        let members = core.configuration.voters.map { ($0, true) } + core.configuration.learners.map { ($0, false) }
+        let v = RaftView(
+            role: status.role, term: status.term.rawValue, leaderID: leaderMember?.id, leaderAddress: leaderMember?.raftAddress,
+            commitIndex: status.commit.rawValue, appliedIndex: fsm.appliedIndex, lastLogIndex: status.lastIndex.rawValue,
+            lastLogTerm: core.log.lastTerm.rawValue, snapshotIndex: status.snapshotIndex.rawValue,
+            members: members.map { (id, voter) in
+                RaftView.MemberView(id: book.member(id)?.id ?? String(id.rawValue), address: book.address(id) ?? "", voter: voter)
+            }.sorted { $0.id < $1.id },
+            isVoter: core.configuration.isVoter(raftID), lastLeaderContact: lastLeaderContact,
+            logSize: Int64(log.sizeInBytes), fatalError: fatalError,
+            followers: status.followers.map {
+                RaftView.FollowerView(
+                    id: book.member($0.id)?.id ?? String($0.id.rawValue), match: $0.match.rawValue, next: $0.next.rawValue,
+                    state: "\($0.state)", ticksSinceContact: $0.ticksSinceContact)
+            })
+        view.set(v)
+    }
+
+    // MARK: Failure
+
+    private func failStop(_ message: String) {
+        guard fatalError == nil else { return }
+        fatalError = message
+        logger.critical("\(message); this node stops accepting writes, restart it once the cause is fixed")
+        failAll(.message(message))
+        publish()
+    }
+
+    private func failAll(_ error: ServiceError) {
+        for (_, w) in waiters { w.completion(.failure(error)) }
+        waiters.removeAll()
+        for (_, r) in pendingReads { r(.failure(error)) }
+        pendingReads.removeAll()
+        for r in readsAwaitingApply { r.completion(.failure(error)) }
+        readsAwaitingApply.removeAll()
+        for w in applyWatchers { w.completion("\(error)") }
+        applyWatchers.removeAll()
+    }
+
+    // MARK: Bootstrap
+
+    /// Starts a new cluster with these voters (single node, or `-bootstrap-expect`): every bootstrapping
+    /// node writes the same entries at term 1 — one configuration change per voter, then each voter's
+    /// metadata — so their logs agree from the first index (as etcd bootstraps).
+    func bootstrap(_ members: [Member]) throws {
+        precondition(!hasState, "bootstrap of a node with state")
+        let sorted = members.sorted { $0.id < $1.id }
+        var entries: [Entry] = []
+        var index: UInt64 = 0
+        for m in sorted {
+            index += 1
+            entries.append(Entry(term: 1, index: LogIndex(index), kind: .configChange, data: ConfigChange.addVoter(NodeIdentity.raftID(m.id)).encoded))
+        }
+        for m in sorted {
+            index += 1
+            entries.append(
+                Entry(term: 1, index: LogIndex(index), kind: .normal,
+                    data: Command.setNodeMetadata(id: m.id, raftAddress: m.raftAddress, apiURL: "").encode()))
+        }
+        try log.append(entries.map { LogRecord(index: $0.index.rawValue, term: 1, kind: $0.kind.rawValue, data: $0.data) }, sync: true)
+        try stable.save(Storage.HardState(term: 1, vote: "", commit: index))
+        lastSavedHard = RaftCore.HardState(term: 1, vote: nil, commit: LogIndex(index))
+        for m in sorted { book.record(m) }
+        var options = core.options
+        options.randomSeed = UInt64.random(in: 1...UInt64.max)
+        core = RaftNode(
+            options: options,
+            state: PersistentState(
+                hardState: RaftCore.HardState(term: 1, vote: nil, commit: LogIndex(index)),
+                snapshot: Snapshot(metadata: SnapshotMetadata(index: 0, term: 0, configuration: Configuration(voters: [])), data: []),
+                entries: entries, applied: 0))
+        lastTerm = core.term
+        // Apply the bootstrap entries at once (they are committed by construction).
+        enqueue(core.tick())
+        if sorted.count == 1 { enqueue(core.campaign()) }
+    }
+}
+
+/// What status handlers see of the Raft worker: an immutable value replaced after every loop turn.
+struct RaftView: Sendable {
+    struct MemberView: Sendable {
+        var id: String
+        var address: String
+        var voter: Bool
+    }
+    struct FollowerView: Sendable {
+        var id: String
+        var match: UInt64
+        var next: UInt64
+        var state: String
+        var ticksSinceContact: UInt64
+    }
+    var role: Role = .follower
+    var term: UInt64 = 0
+    var leaderID: String?
+    var leaderAddress: String?
+    var commitIndex: UInt64 = 0
+    var appliedIndex: UInt64 = 0
+    var lastLogIndex: UInt64 = 0
+    var lastLogTerm: UInt64 = 0
+    var snapshotIndex: UInt64 = 0
+    var members: [MemberView] = []
+    var isVoter = false
+    var lastLeaderContact: Date?
+    var logSize: Int64 = 0
+    var fatalError: String?
+    var followers: [FollowerView] = []
+}

@@ -1,0 +1,151 @@
+import Command
+import Foundation
+import RaftCore
+import SQLiteDB
+
+/// The replicated state machine: one SQLite database to which committed log entries are applied in
+/// order, on every node.
+///
+/// The database is a rebuildable cache of the log. It runs in WAL mode with `synchronous=NORMAL`: a
+/// commit costs no fsync, and a crash or power loss may lose the latest transactions but never leaves a
+/// torn one. Each batch of entries is applied in ONE transaction that also records the index and term of
+/// its last entry in `sqlite_raftlite` — so every consistent copy of the file knows exactly which prefix of
+/// the log it reflects, and recovery re-applies only the entries after it.
+///
+/// `sqlite_raftlite` and `sqlite_raftlite_members` use SQLite's reserved `sqlite_` prefix (created with
+/// `writable_schema` on, through the ordinary CREATE TABLE path): SQLite's own tools leave such tables out
+/// of `.tables` and `.dump`, users cannot drop them, and so the user's schema looks exactly as they made it.
+///
+/// Owned by the Raft worker thread.
+final class StateMachine {
+    let connection: Connection
+    let path: String
+    private(set) var appliedIndex: UInt64 = 0
+    private(set) var appliedTerm: UInt64 = 0
+    /// Members recorded in the replicated member table.
+    private(set) var members: [Member] = []
+
+    static let stateTable = "sqlite_raftlite"
+    static let membersTable = "sqlite_raftlite_members"
+
+    init(path: String, foreignKeys: Bool) throws {
+        self.path = path
+        connection = try Connection.open(path: path, mode: .readWrite, foreignKeys: foreignKeys, synchronous: .normal)
+        try ensureTables()
+        try loadState()
+    }
+
+    private func ensureTables() throws {
+        let existing = try connection.rawQuery(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
+            [.text(Self.stateTable), .text(Self.membersTable)])
+        guard existing.count < 2 else { return }
+        try connection.run("PRAGMA writable_schema = ON")
+        defer { try? connection.run("PRAGMA writable_schema = OFF") }
+        try connection.run(
+            "CREATE TABLE IF NOT EXISTS \(Self.stateTable) (id INTEGER PRIMARY KEY CHECK (id = 1), "
+                + "applied_index INTEGER NOT NULL, applied_term INTEGER NOT NULL)")
+        try connection.run(
+            "CREATE TABLE IF NOT EXISTS \(Self.membersTable) (node_id TEXT PRIMARY KEY, raft_addr TEXT NOT NULL)")
+    }
+
+    private func loadState() throws {
+        let rows = try connection.rawQuery("SELECT applied_index, applied_term FROM \(Self.stateTable) WHERE id = 1", [])
+        if let row = rows.first, case .integer(let index) = row[0], case .integer(let term) = row[1] {
+            appliedIndex = UInt64(index)
+            appliedTerm = UInt64(term)
+        }
+        members = try connection.rawQuery("SELECT node_id, raft_addr FROM \(Self.membersTable) ORDER BY node_id", []).compactMap {
+            guard case .text(let id) = $0[0], case .text(let addr) = $0[1] else { return nil }
+            return Member(id: id, raftAddress: addr)
+        }
+    }
+
+    /// The result of applying one entry, for the client waiting on it (the leader's proposer).
+    enum Outcome {
+        case results([StatementResult])
+        case failed(String)
+        case none
+    }
+
+    /// Applies committed entries in one transaction. `wantsResults` says, per index, whether someone waits
+    /// for the entry's results (reads inside strong queries are evaluated only then). Throws when SQLite
+    /// cannot commit (disk full, IO error): the node must stop applying rather than diverge.
+    func apply(_ entries: [Entry], wantsResults: (UInt64) -> Bool) throws -> [UInt64: Outcome] {
+        guard let last = entries.last else { return [:] }
+        var outcomes: [UInt64: Outcome] = [:]
+        try connection.run("BEGIN IMMEDIATE")
+        do {
+            for entry in entries {
+                let index = entry.index.rawValue
+                switch entry.kind {
+                case .noop:
+                    continue
+                case .configChange:
+                    if let change = ConfigChange(encoded: Array(entry.data.prefix(9))), case .remove(let id) = change {
+                        try removeMember(raftID: id)
+                    }
+                case .normal:
+                    outcomes[index] = try applyCommand(entry.data, wantsResults: wantsResults(index))
+                }
+            }
+            _ = try connection.invisibly {
+                try connection.rawQuery(
+                    "INSERT INTO \(Self.stateTable) (id, applied_index, applied_term) VALUES (1, ?, ?) "
+                        + "ON CONFLICT(id) DO UPDATE SET applied_index = excluded.applied_index, applied_term = excluded.applied_term",
+                    [.integer(Int64(last.index.rawValue)), .integer(Int64(last.term.rawValue))])
+            }
+            try connection.run("COMMIT")
+        } catch {
+            try? connection.run("ROLLBACK")
+            throw error
+        }
+        appliedIndex = last.index.rawValue
+        appliedTerm = last.term.rawValue
+        return outcomes
+    }
+
+    private func applyCommand(_ data: [UInt8], wantsResults: Bool) throws -> Outcome {
+        let command: Command
+        do {
+            command = try Command.decode(data)
+        } catch {
+            // Not produced by this version's encoder: skip it identically on every node.
+            return .failed("undecodable command: \(error)")
+        }
+        switch command {
+        case .execute(let batch):
+            // db_timeout is not applied to replicated writes: a statement interrupted on one replica and
+            // not another would make them diverge.
+            return .results(try connection.execute(batch.statements, transaction: batch.transaction, timings: batch.timings))
+        case .request(let batch):
+            return .results(try connection.request(batch.statements, transaction: batch.transaction, timings: batch.timings))
+        case .query(let batch):
+            guard wantsResults else { return .none }
+            let timeout = batch.timeout > 0 ? batch.timeout : nil
+            return .results(
+                try connection.query(batch.statements, transaction: batch.transaction, timings: batch.timings, timeout: timeout))
+        case .load:
+            return .failed("loading a database image is not supported yet")
+        case .setNodeMetadata(let id, let raftAddress, _):
+            _ = try connection.invisibly {
+                try connection.rawQuery(
+                    "INSERT INTO \(Self.membersTable) (node_id, raft_addr) VALUES (?, ?) "
+                        + "ON CONFLICT(node_id) DO UPDATE SET raft_addr = excluded.raft_addr",
+                    [.text(id), .text(raftAddress)])
+            }
+            members.removeAll { $0.id == id }
+            members.append(Member(id: id, raftAddress: raftAddress))
+            members.sort { $0.id < $1.id }
+            return .none
+        }
+    }
+
+    private func removeMember(raftID: NodeID) throws {
+        guard let member = members.first(where: { NodeIdentity.raftID($0.id) == raftID }) else { return }
+        _ = try connection.invisibly { try connection.rawQuery("DELETE FROM \(Self.membersTable) WHERE node_id = ?", [.text(member.id)]) }
+        members.removeAll { $0.id == member.id }
+    }
+
+    func close() { connection.close() }
+}
