@@ -11,8 +11,9 @@ public enum Mutation: String, CaseIterable, Hashable, Sendable {
     case leaderCountsUnpersisted = "leader-counts-unpersisted"
     /// Commit previous-term entries by counting replicas (the Figure 3.7 bug, §3.6.2).
     case commitPreviousTerm = "commit-previous-term"
-    /// Serve read-index requests without confirming leadership with a quorum (§6.4).
-    case readWithoutQuorum = "read-without-quorum"
+    /// Serve read-index requests before the leader has committed an entry of its term (§6.4 step 1):
+    /// its commit index may still lag behind what the previous leader committed.
+    case readBeforeTermCommit = "read-before-term-commit"
 
     /// One line describing the bug.
     public var summary: String {
@@ -21,7 +22,7 @@ public enum Mutation: String, CaseIterable, Hashable, Sendable {
         case .forgetVotePersist: return "grant a vote without persisting it (thesis 3.8)"
         case .leaderCountsUnpersisted: return "leader counts its own unsynced entries for commit (thesis 10.2.1)"
         case .commitPreviousTerm: return "commit a previous-term entry by counting replicas (thesis 3.6.2)"
-        case .readWithoutQuorum: return "answer read-index without a leadership quorum round (thesis 6.4)"
+        case .readBeforeTermCommit: return "answer read-index before the leader committed an entry of its term (thesis 6.4)"
         }
     }
 }

@@ -13,7 +13,7 @@ extension RaftNode {
             readActions.append(.readFailed(context: context, leaderHint: leader))
             return drain()
         }
-        if log.term(at: log.committed) != term {
+        if log.term(at: log.committed) != term && !options.mutations.contains(.readBeforeTermCommit) {
             readsAwaitingCommit.append(context)
         } else {
             startRead(context: context)
@@ -22,7 +22,7 @@ extension RaftNode {
     }
 
     mutating func startRead(context: UInt64) {
-        if configuration.voters == [id] || options.mutations.contains(.readWithoutQuorum) {
+        if configuration.voters == [id] {
             readActions.append(.readReady(context: context, index: log.committed))
             return
         }

@@ -11,6 +11,18 @@ import RaftCore
 /// every action after it waits for that (the shell contract in RaftCore/DESIGN.md). A crash loses the
 /// write in flight and everything queued behind it.
 public final class Simulation {
+    /// The mix of faults a seed runs with; each seed draws one, so a seed range covers all of them.
+    public enum Profile: String, CaseIterable, Sendable {
+        /// The configured rates as they are.
+        case mixed
+        /// Frequent crashes with quick restarts (persistence rules: votes, leader self-counting).
+        case crashes
+        /// Frequent partitions, often isolating the leader (check-quorum, read-index, pre-vote).
+        case partitions
+        /// Crashes and partitions with one entry per AppendEntries (commit rule, back-off, snapshots).
+        case churn
+    }
+
     public let config: SimulationConfig
     var rng: SimRandom
     public internal(set) var round = 0
@@ -43,6 +55,12 @@ public final class Simulation {
     /// Per-seed variations, drawn at start so every seed explores a different corner.
     var entriesPerMessage = 3
     var slowDisk = -1
+    /// The fault profile of this seed (see `Profile`), and the rates it yields.
+    public internal(set) var profile = Profile.mixed
+    var crashRate = 0.0
+    var partitionRate = 0.0
+    var shortDowntime = 0.5
+    var eventCrashRate = 0.0
 
     // MARK: Network
     struct InFlightMessage {
@@ -83,6 +101,23 @@ public final class Simulation {
         cut = Array(repeating: Array(repeating: false, count: total + 1), count: total + 1)
         entriesPerMessage = [1, 2, config.maxEntriesPerMessage, 16][rng.below(4)]
         slowDisk = rng.chance(0.5) ? rng.below(config.nodes) : -1
+        profile = Profile.allCases[rng.below(Profile.allCases.count)]
+        crashRate = config.crashRate
+        partitionRate = config.partitionRate
+        switch profile {
+        case .mixed: break
+        case .crashes:
+            crashRate = config.crashRate * 4
+            partitionRate = config.partitionRate / 3
+            shortDowntime = 0.8
+            eventCrashRate = 0.004
+        case .partitions:
+            partitionRate = config.partitionRate * 3
+        case .churn:
+            crashRate = config.crashRate * 4
+            partitionRate = config.partitionRate * 2
+            entriesPerMessage = 1
+        }
         for i in 0..<nodes.count { start(i) }
     }
 
@@ -125,10 +160,11 @@ public final class Simulation {
         for i in 0..<nodes.count where nodes[i].core == nil { nodes[i].restartAt = round }
         note("--- faults healed: liveness phase ---")
         let deadline = round + config.livenessBound
-        var target: (node: Int, term: Term, index: LogIndex, at: Int)?
+        var target: (node: Int, term: Term, index: LogIndex, at: Int, allowed: Int)?
         var committedCount = 0
         while violation == nil {
             if round >= deadline {
+                if let t = target, round - t.at <= t.allowed { advance(); continue }
                 fail("liveness: \(committedCount) of 3 proposals committed within \(config.livenessBound) rounds after faults healed (leader: \(stableLeader().map { "n\(nodes[$0].id)" } ?? "none"))")
                 return
             }
@@ -139,8 +175,8 @@ public final class Simulation {
                         committedCount += 1
                         target = nil
                         if committedCount == 3 { return }
-                    } else if round - t.at > config.commitBound {
-                        fail("liveness: proposal \(t.term)/\(t.index) on stable leader n\(n.id) not committed within \(config.commitBound) rounds")
+                    } else if round - t.at > t.allowed {
+                        fail("liveness: proposal \(t.term)/\(t.index) on stable leader n\(n.id) not committed within \(t.allowed) rounds")
                         return
                     }
                 } else {
@@ -152,7 +188,9 @@ public final class Simulation {
                 if let p = try? nodes[l].core!.propose(payload) {
                     note("n\(nodes[l].id) propose \(Entry.renderPayload(payload)) -> \(p.term)/\(p.index)")
                     proposals.append((p.index, p.term, entryID(Entry(term: p.term, index: p.index, data: payload))))
-                    target = (l, p.term, p.index, round)
+                    // The bound grows with the backlog ahead of the proposal (flow control limits throughput).
+                    let backlog = Int(p.index.rawValue - nodes[l].core!.log.committed.rawValue)
+                    target = (l, p.term, p.index, round, config.commitBound + 4 * backlog)
                     afterCall(l, p.actions, "propose")
                 }
             }
@@ -190,10 +228,17 @@ public final class Simulation {
 
     func injectFaults() {
         if round >= healAt { heal() }
-        if rng.chance(config.partitionRate) {
+        if rng.chance(partitionRate) {
             heal()
             let n = nodes.count
-            if rng.chance(0.5) {
+            if let l = currentLeader(), rng.chance(0.4) {
+                // Isolate the leader, possibly with one companion, from the majority.
+                var side = Array(repeating: false, count: n)
+                side[l] = true
+                if config.nodes >= 5 && rng.chance(0.5) { side[(l + 1 + rng.below(n - 1)) % n] = true }
+                for a in 0..<n { for b in 0..<n where side[a] != side[b] { cut[a + 1][b + 1] = true } }
+                note("partition (leader isolated) \(describe(side))")
+            } else if rng.chance(0.5) {
                 // Symmetric partition into two random groups.
                 var side = (0..<n).map { _ in rng.chance(0.5) }
                 side[rng.below(n)] = !side[0]
@@ -208,7 +253,7 @@ public final class Simulation {
             }
             healAt = round + 5 + rng.below(40)
         }
-        if rng.chance(config.crashRate) {
+        if rng.chance(crashRate) {
             // Leaders crash more often than others: their crashes are the interesting ones.
             let i = rng.chance(0.5) ? (anyLeader() ?? rng.below(nodes.count)) : rng.below(nodes.count)
             if nodes[i].core != nil { crash(i) }
@@ -318,7 +363,7 @@ public final class Simulation {
         nodes[i].core = nil
         nodes[i].inFlight = []
         nodes[i].deferred = []
-        nodes[i].restartAt = round + 1 + (rng.chance(0.5) ? rng.below(3) : rng.below(30))
+        nodes[i].restartAt = round + 1 + (rng.chance(shortDowntime) ? rng.below(3) : rng.below(30))
     }
 
     // MARK: - Performing actions (the shell contract)
@@ -330,6 +375,8 @@ public final class Simulation {
             note("n\(nodes[i].id) \(what): \(nodes[i].core.map(stateLine) ?? "down")")
         }
         perform(i, actions)
+        // Crashes also strike between events, right after a node acted (crashes profile).
+        if faultsOn && eventCrashRate > 0 && nodes[i].core != nil && rng.chance(eventCrashRate) { crash(i) }
     }
 
     func stateLine(_ c: RaftNode) -> String {
