@@ -108,14 +108,17 @@ extension Transport {
         }
     }
 
+    /// Completes the call once; the counters are updated before the completion runs, so they are current for
+    /// whoever it wakes.
     private func complete(_ state: CallState, _ result: Result<[UInt8], TransportError>) {
-        guard state.finish(result) else { return }
-        counters.withLock { stats in
-            switch result {
-            case .success: stats.callsSucceeded += 1
-            case .failure(let error):
-                stats.callsFailed += 1
-                if case .timeout = error { stats.callsTimedOut += 1 }
+        state.finish(result) {
+            counters.withLock { stats in
+                switch result {
+                case .success: stats.callsSucceeded += 1
+                case .failure(let error):
+                    stats.callsFailed += 1
+                    if case .timeout = error { stats.callsTimedOut += 1 }
+                }
             }
         }
     }
@@ -347,20 +350,21 @@ final class CallState: @unchecked Sendable {
         item?.cancel()
     }
 
-    /// Completes the call unless it already has; true for the first completion.
-    func finish(_ result: Result<[UInt8], TransportError>) -> Bool {
+    /// Completes the call unless it already has: runs `first` and then the completion, both only for the first
+    /// completion.
+    func finish(_ result: Result<[UInt8], TransportError>, first: () -> Void) {
         let item: DispatchWorkItem?
         do {
             lock.lock()
             defer { lock.unlock() }
-            guard !finished else { return false }
+            guard !finished else { return }
             finished = true
             item = timer
             timer = nil
         }
         item?.cancel()
+        first()
         completion(result)
-        return true
     }
 }
 

@@ -56,18 +56,26 @@ extension Transport {
         var fd: Int32 = -1
         var backoff = config.reconnectBackoffMin
         var firstDial = true
+        // Back-off resets after a successful write, not after a successful dial: a peer that accepts and at once
+        // closes (over its connection limit, rejecting us) must not be redialled in a tight loop.
+        var deliveredOnConnection = false
         var lastWrite = 0.0
         var out: [UInt8] = []
 
-        func disconnect(_ reason: String?) {
-            guard let current = socket else { return }
+        /// Closes the connection; if it failed before delivering anything, also backs off. False if the peer was
+        /// stopped during the back-off.
+        func disconnect(_ reason: String?) -> Bool {
+            guard let current = socket else { return true }
             current.unpin()
             current.close()
             socket = nil
             fd = -1
             peer.detach(reason: reason)
+            guard reason != nil, !deliveredOnConnection else { return true }
+            defer { backoff = min(backoff * 2, config.reconnectBackoffMax) }
+            return peer.waitBackoff(backoff)
         }
-        defer { disconnect(nil) }
+        defer { _ = disconnect(nil) }
 
         while true {
             if socket == nil {
@@ -79,7 +87,7 @@ extension Transport {
                     }
                     socket = connection
                     fd = pinned
-                    backoff = config.reconnectBackoffMin
+                    deliveredOnConnection = false
                     lastWrite = monotonicNow()
                 } catch {
                     if error == .shutdown { return }
@@ -96,7 +104,7 @@ extension Transport {
             // The peer never writes on this connection, so anything readable means it closed or reset: reconnect
             // now rather than lose the next batch into a dead socket.
             if peerHasClosed(fd) {
-                disconnect("connection closed by peer")
+                if !disconnect("connection closed by peer") { return }
                 continue
             }
             let batch: [Outgoing]
@@ -117,10 +125,14 @@ extension Transport {
                 try sendAll(fd, out, wake: wake, timeout: config.writeTimeout)
                 lastWrite = monotonicNow()
                 peer.recordSent(batch.count)
+                if !deliveredOnConnection {
+                    deliveredOnConnection = true
+                    backoff = config.reconnectBackoffMin
+                }
             } catch {
                 if error == .shutdown, isStopped { return }
                 peer.recordDropped(batch.count)
-                disconnect("write: \(error.reason)")
+                if !disconnect("write: \(error.reason)") { return }
             }
         }
     }

@@ -158,8 +158,8 @@ public final class Transport: @unchecked Sendable {
         guard !stopped, inbound.count < configuration.maxInboundConnections else {
             let overLimit = !stopped
             lock.unlock()
-            Glibc.close(fd)
             if overLimit { counters.withLock { $0.inboundOverLimit += 1 } }
+            Glibc.close(fd)
             return
         }
         let connection = InboundConnection(socket: Socket(descriptor: fd))

@@ -53,11 +53,17 @@ import TestSupport
             server.shutdown()
         }
         let started = Date()
-        #expect(throws: TransportError.timeout(address: address, seconds: 0.3)) {
-            try client.callAndWait(address: address, type: 9, payload: [1], timeout: 0.3)
+        let outcomes = Outcomes()
+        client.call(address: address, type: 9, payload: [1], timeout: 0.3) { result in
+            outcomes.record(0, result)
+            outcomes.record(1, .success(withUnsafeBytes(of: Date().timeIntervalSince(started), Array.init)))
         }
-        let elapsed = Date().timeIntervalSince(started)
+        #expect(eventually(timeout: 10) { outcomes.count == 2 })
+        #expect(throws: TransportError.timeout(address: address, seconds: 0.3)) { try outcomes[0]?.get() }
+        let elapsedBytes = try #require(try outcomes[1]?.get())
+        let elapsed = elapsedBytes.withUnsafeBytes { $0.loadUnaligned(as: Double.self) }
         #expect(elapsed >= 0.29 && elapsed < 5, "timed out after \(elapsed) s")
+        #expect(handler.callCount == 1)
         // The connection stays usable for the next call.
         #expect(try client.callAndWait(address: address, type: 1, payload: [7], timeout: 10) == [7])
         let stats = client.stats()

@@ -90,10 +90,10 @@ import TestSupport
         client.send(to: address, type: 1, payload: [1])
         #expect(eventually(timeout: 10) { handler.receivedCount == 1 })
 
+        let before = server.stats().bytesReceived
         let stalled = try HTTPConnection(port: server.boundPort!, timeout: 10)
         let prefix = RawFrames.handshake() + RawFrames.header(length: 1 << 20, kind: 1) + pattern(1000)
         try stalled.send(prefix)
-        let before = server.stats().bytesReceived
         #expect(eventually(timeout: 10) { server.stats().bytesReceived >= before + UInt64(prefix.count) })
 
         let started = Date()
