@@ -62,9 +62,9 @@ import TestSupport
     }
 
     @Test func unimplementedFlagsAreRefusedNotIgnored() throws {
-        let (status, output) = try runRaftlited(["-join", "127.0.0.1:4999", "/tmp/d"])
+        let (status, output) = try runRaftlited(["-raft-snap", "100", "/tmp/d"])
         #expect(status == 1)
-        #expect(output.contains("-join"))
+        #expect(output.contains("-raft-snap"))
         #expect(output.contains("not supported yet"))
     }
 
