@@ -100,8 +100,10 @@ struct FrameReader {
         }
     }
 
-    /// Reads the dialer's handshake and returns its node ID. `timeout` bounds each wait for bytes.
+    /// Reads the dialer's handshake and returns its node ID. The whole handshake must arrive within `timeout`.
     mutating func readHandshake(timeout: Double) throws(FrameError) -> String {
+        let deadline = monotonicNow() + timeout
+        var timeout: Double { max(0, deadline - monotonicNow()) }
         // Check the magic as soon as it can be, so an HTTP request or a port scanner is turned away at once.
         try fill(Wire.magic.count, timeout: timeout, boundary: false)
         guard buffer[start..<start + Wire.magic.count].elementsEqual(Wire.magic) else {

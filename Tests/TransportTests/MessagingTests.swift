@@ -114,16 +114,19 @@ import TestSupport
         client.send(to: address, type: 1, payload: [1])
         #expect(eventually(timeout: 10) { handler.receivedCount == 1 })
 
+        let mute = try HTTPConnection(port: server.boundPort!, timeout: 10)  // never completes its handshake
+        try mute.send(Wire.magic)
         let silent = try HTTPConnection(port: server.boundPort!, timeout: 10)
         try silent.send(RawFrames.handshake())
         #expect(silent.peerClosed())
-        #expect(eventually(timeout: 10) { server.stats().readTimeouts >= 1 })
+        #expect(mute.peerClosed())
+        #expect(eventually(timeout: 10) { server.stats().readTimeouts >= 1 && server.stats().handshakesRejected >= 1 })
 
         // At least one read deadline has passed since the message; the pinged connection is still the first one.
         client.send(to: address, type: 1, payload: [2])
         #expect(eventually(timeout: 10) { handler.receivedCount == 2 })
         #expect(client.peerStats(for: address)?.connects == 1)
-        #expect(server.stats().readTimeouts == 1)
+        #expect(server.stats().readTimeouts == 1 && server.stats().handshakesRejected == 1)
     }
 
     /// Not a benchmark: prints messages/s of 256-byte frames over one connection, for a sense of scale.
