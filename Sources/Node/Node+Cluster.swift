@@ -41,6 +41,15 @@ struct ClusterHandler: TransportHandler {
             node.removeLocally(id: id) { error in
                 respond((error.map { RPCResponse.error($0) } ?? RPCResponse.ok([])).encoded)
             }
+        case FrameType.stepDown:
+            var r = RPCReader(payload)
+            guard let target = try? r.string() else { return respond(RPCResponse.error("malformed stepdown request").encoded) }
+            guard node.raft.role == .leader else {
+                return respond(RPCResponse.notLeader(leaderRaftAddress: node.raft.leaderAddress ?? "").encoded)
+            }
+            node.transferLeadership(to: target.isEmpty ? nil : target, wait: true, timeout: 10) { error in
+                respond((error.map { RPCResponse.error($0) } ?? RPCResponse.ok([])).encoded)
+            }
         case FrameType.forwardExecute, FrameType.forwardQuery, FrameType.forwardRequest:
             node.serveForwarded(type: type, payload: payload, respond: respond)
         default:

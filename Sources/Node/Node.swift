@@ -65,7 +65,8 @@ public final class Node: @unchecked Sendable {
                 dataDirectory: configuration.dataDirectory, foreignKeys: configuration.foreignKeys,
                 settings: RaftWorker.Settings(
                     electionTicks: max(2, Int((configuration.heartbeatTimeout / tick).rounded())), heartbeatTicks: 1,
-                    tickInterval: tick),
+                    tickInterval: tick, reapVoterAfter: configuration.reapNodeTimeout,
+                    reapNonVoterAfter: configuration.reapReadOnlyNodeTimeout),
                 transport: transport, view: raftView, logger: logger)
         } catch {
             update {
@@ -119,6 +120,7 @@ public final class Node: @unchecked Sendable {
 
     /// Leaves the cluster if asked, stops taking work, finishes what is queued, closes SQLite cleanly.
     public func shutdown() {
+        if status.storeOpen { leaveGracefully() }
         update { $0.phase = .shuttingDown }
         ticking.withLock { $0 = false }
         transport.shutdown()

@@ -34,6 +34,15 @@ public struct NodeConfiguration: Sendable {
     public var applyTimeout: Double = 10
     /// Dial timeout for node-to-node connections (`-cluster-connect-timeout`).
     public var connectTimeout: Double = 30
+    /// Transfer leadership before shutting down (`-raft-shutdown-stepdown`).
+    public var stepDownOnShutdown: Bool = true
+    /// Ask the leader to remove this node on graceful shutdown (`-raft-cluster-remove-shutdown`).
+    public var removeOnShutdown: Bool = false
+    /// Shut Raft down when this node is removed from the configuration (`-raft-remove-shutdown`).
+    public var shutdownOnRemove: Bool = false
+    /// Seconds after which the leader removes an unreachable voter / non-voter (0 = never).
+    public var reapNodeTimeout: Double = 0
+    public var reapReadOnlyNodeTimeout: Double = 0
 
     public init(
         nodeID: String, dataDirectory: String, httpAdvertisedAddress: String, httpBindAddress: String,

@@ -66,6 +66,9 @@ final class RaftWorker: @unchecked Sendable {
         var electionTicks: Int
         var heartbeatTicks: Int
         var tickInterval: Double
+        /// Seconds without contact after which the leader removes a voter / non-voter; 0 = never.
+        var reapVoterAfter: Double = 0
+        var reapNonVoterAfter: Double = 0
     }
     let settings: Settings
 
@@ -336,6 +339,11 @@ final class RaftWorker: @unchecked Sendable {
         }
     }
 
+    /// Starts a leadership transfer (thesis §3.10).
+    func transferLeadership(to target: NodeID) {
+        enqueue(core.transferLeadership(to: target))
+    }
+
     /// Waits until `index` (of `term`) is applied.
     func whenApplied(_ index: UInt64, term: Term, completion: @escaping @Sendable (String?) -> Void) {
         if fsm.appliedIndex >= index {
@@ -394,6 +402,7 @@ final class RaftWorker: @unchecked Sendable {
             logger.info("became leader", metadata: ["raft.term": "\(core.term)"])
             reconcileMembers()
         }
+        if core.role == .leader { reapUnreachable() }
         lastRole = core.role
         lastTerm = core.term
         publish()
@@ -406,6 +415,24 @@ final class RaftWorker: @unchecked Sendable {
         for id in core.configuration.members {
             guard let member = book.member(id), !recorded.contains(member.id) else { continue }
             propose(.setNodeMetadata(id: member.id, raftAddress: member.raftAddress, apiURL: "")) { _ in }
+        }
+    }
+
+    private var reaping: Set<NodeID> = []
+
+    /// REFERENCE §9.7: the leader removes members it has not heard from for longer than the reap timeout.
+    private func reapUnreachable() {
+        guard settings.reapVoterAfter > 0 || settings.reapNonVoterAfter > 0 else { return }
+        for follower in core.status.followers where !reaping.contains(follower.id) {
+            let limit = follower.isLearner ? settings.reapNonVoterAfter : settings.reapVoterAfter
+            guard limit > 0, Double(follower.ticksSinceContact) * settings.tickInterval > limit else { continue }
+            let id = follower.id
+            reaping.insert(id)
+            logger.warning("reaping unreachable node", metadata: ["node.id": "\(book.member(id)?.id ?? String(id.rawValue))"])
+            proposeConfigChange(.remove(id)) { [weak self] error in
+                self?.events.push(.run { w in w.reaping.remove(id) })
+                if let error { self?.logger.warning("reaping failed: \(error)") }
+            }
         }
     }
 

@@ -20,7 +20,7 @@ enum Daemon {
             }
         }
         let handler = APIHandler(
-            database: node, status: node,
+            database: node, status: node, admin: node,
             configuration: APIConfiguration(
                 advertisedAddress: config.httpAdv, bindAddress: config.httpAddr,
                 allowOrigin: config.allowOrigin.isEmpty ? nil : config.allowOrigin,

@@ -76,6 +76,10 @@ nodeConfiguration.heartbeatTimeout = flags.duration("raft-heartbeat-timeout")
 nodeConfiguration.electionTimeout = flags.duration("raft-election-timeout")
 nodeConfiguration.applyTimeout = flags.duration("raft-apply-timeout")
 nodeConfiguration.connectTimeout = flags.duration("cluster-connect-timeout")
+nodeConfiguration.stepDownOnShutdown = flags.bool("raft-shutdown-stepdown")
+nodeConfiguration.removeOnShutdown = flags.bool("raft-cluster-remove-shutdown")
+nodeConfiguration.reapNodeTimeout = flags.duration("raft-reap-node-timeout")
+nodeConfiguration.reapReadOnlyNodeTimeout = flags.duration("raft-reap-read-only-node-timeout")
 for (name, value) in [
     ("raft-heartbeat-timeout", nodeConfiguration.heartbeatTimeout), ("raft-election-timeout", nodeConfiguration.electionTimeout),
     ("raft-apply-timeout", nodeConfiguration.applyTimeout),
