@@ -87,7 +87,8 @@ struct FrameReader {
                 let n = try buffer.withUnsafeMutableBytes { raw in
                     Result { () throws(SocketFailure) in
                         try receiveSome(
-                            fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[end...]), wake: wake, timeout: timeout)
+                            fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[end...]), wake: wake, timeout: timeout
+                        )
                     }
                 }.get()
                 self.end += n
@@ -159,7 +160,9 @@ struct FrameReader {
         case .ping:
             break
         }
-        crc = buffer.withUnsafeBytes { crc32Update(crc, UnsafeRawBufferPointer(rebasing: $0[start..<start + kind.prefixLength])) }
+        crc = buffer.withUnsafeBytes {
+            crc32Update(crc, UnsafeRawBufferPointer(rebasing: $0[start..<start + kind.prefixLength]))
+        }
         start += kind.prefixLength
 
         let payloadLength = length - kind.prefixLength

@@ -203,7 +203,8 @@ private struct ResolvedAddress {
     var length: socklen_t
 }
 
-private func resolve(_ hostPort: HostPort, passive: Bool, original: String) throws(TransportError) -> [ResolvedAddress] {
+private func resolve(_ hostPort: HostPort, passive: Bool, original: String) throws(TransportError) -> [ResolvedAddress]
+{
     var hints = addrinfo()
     hints.ai_family = AF_UNSPEC
     hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -226,7 +227,8 @@ private func resolve(_ hostPort: HostPort, passive: Bool, original: String) thro
             withUnsafeMutableBytes(of: &storage) {
                 $0.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(info.pointee.ai_addrlen)))
             }
-            out.append(ResolvedAddress(family: info.pointee.ai_family, storage: storage, length: info.pointee.ai_addrlen))
+            out.append(
+                ResolvedAddress(family: info.pointee.ai_family, storage: storage, length: info.pointee.ai_addrlen))
         }
         cursor = info.pointee.ai_next
     }
@@ -261,7 +263,8 @@ func dialSocket(_ address: String, timeout: Double, wake: Int32) throws(Transpor
     var lastReason = "no addresses"
     for var candidate in candidates {
         let fd = socket(
-            candidate.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+            candidate.family,
+            Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
             0)
         guard fd >= 0 else {
             lastReason = "socket: \(errnoDescription(errno))"
@@ -312,7 +315,8 @@ func listenSocket(_ address: String, backlog: Int32) throws(TransportError) -> (
     var lastReason = "no addresses"
     for var candidate in candidates {
         let fd = socket(
-            candidate.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+            candidate.family,
+            Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
             0)
         guard fd >= 0 else {
             lastReason = "socket: \(errnoDescription(errno))"

@@ -161,7 +161,8 @@ extension Transport {
             try connection.write(handshake, wake: wake, timeout: configuration.writeTimeout)
         } catch {
             socket.close()
-            throw error == .shutdown ? .shutdown : .connectFailed(address: address, reason: "handshake: \(error.reason)")
+            throw error == .shutdown
+                ? .shutdown : .connectFailed(address: address, reason: "handshake: \(error.reason)")
         }
         lock.lock()
         guard !stopped else {
@@ -202,7 +203,8 @@ extension Transport {
                 countBytes: { _ in })
             do throws(FrameError) {
                 while true {
-                    let frame = try reader.readFrame(accepting: [.response, .errorResponse], keepWaitingWhenIdle: { true })
+                    let frame = try reader.readFrame(
+                        accepting: [.response, .errorResponse], keepWaitingWhenIdle: { true })
                     guard let state = connection.unregister(frame.id) else {
                         counters.withLock { $0.lateResponses += 1 }
                         continue

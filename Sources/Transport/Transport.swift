@@ -14,6 +14,9 @@ import Synchronization
 /// across IO, dials or handler calls. Lock order: `lock` may be held while taking a `Peer`'s or a
 /// `CallConnection`'s lock, never the reverse. `counters` is a `Mutex` of its own (a leaf lock). Everything else
 /// is immutable after `init`.
+///
+/// Lifecycle: the transport's threads hold it alive, so a transport that is no longer needed MUST be shut down
+/// (`shutdown()`); dropping the last reference does not stop it.
 public final class Transport: @unchecked Sendable {
     /// This node's ID, sent in every handshake this transport dials.
     public let nodeID: String
@@ -36,7 +39,8 @@ public final class Transport: @unchecked Sendable {
     let handshake: [UInt8]
     private let requestIDs = Mutex<UInt64>(0)
 
-    public init(nodeID: String, configuration: TransportConfiguration = TransportConfiguration()) throws(TransportError) {
+    public init(nodeID: String, configuration: TransportConfiguration = TransportConfiguration()) throws(TransportError)
+    {
         guard !nodeID.isEmpty, nodeID.utf8.count <= Wire.maxNodeIDLength else { throw .invalidNodeID(nodeID) }
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw .resourceUnavailable("pipe: \(errnoDescription(errno))") }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import Transport
 
@@ -27,7 +27,8 @@ import TestSupport
         let outcomes = Outcomes()
         let calls = 64
         DispatchQueue.concurrentPerform(iterations: calls) { i in
-            client.call(address: address, type: UInt8(i), payload: encodeSequence(UInt32(i), size: 8 + i), timeout: 30) {
+            client.call(address: address, type: UInt8(i), payload: encodeSequence(UInt32(i), size: 8 + i), timeout: 30)
+            {
                 outcomes.record(i, $0)
             }
         }
@@ -168,7 +169,9 @@ import TestSupport
             }
         }
         #expect(Date().timeIntervalSince(started) < 5)
-        #expect(throws: TransportError.shutdown) { try client.callAndWait(address: address, type: 1, payload: [], timeout: 1) }
+        #expect(throws: TransportError.shutdown) {
+            try client.callAndWait(address: address, type: 1, payload: [], timeout: 1)
+        }
     }
 }
 
@@ -177,6 +180,10 @@ final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
     /// Returns the value before incrementing.
-    func increment() -> Int { lock.withLock { defer { count += 1 }; return count } }
+    func increment() -> Int {
+        lock.withLock {
+            defer { count += 1 }; return count
+        }
+    }
     var value: Int { lock.withLock { count } }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import Transport
 
@@ -15,7 +15,8 @@ import TestSupport
         }
         let count = 20_000
         for i in 0..<count {
-            #expect(client.send(to: address, type: UInt8(i % 200), payload: encodeSequence(UInt32(i), size: 4 + i % 50)))
+            #expect(
+                client.send(to: address, type: UInt8(i % 200), payload: encodeSequence(UInt32(i), size: 4 + i % 50)))
         }
         #expect(eventually(timeout: 60) { handler.receivedCount >= count })
         let received = handler.received
@@ -55,10 +56,13 @@ import TestSupport
         #expect(response == request + request.prefix(1 << 20))
 
         // One byte over the limit is refused locally and counted, on both paths.
-        #expect(!client.send(to: address, type: 3, payload: [UInt8](repeating: 0, count: client.configuration.maxFrameSize)))
+        #expect(
+            !client.send(to: address, type: 3, payload: [UInt8](repeating: 0, count: client.configuration.maxFrameSize))
+        )
         #expect(client.peerStats(for: address)?.dropped == 1)
         #expect(throws: TransportError.frameTooLarge(size: 16 << 20 + 9, limit: 16 << 20)) {
-            try client.callAndWait(address: address, type: 1, payload: [UInt8](repeating: 0, count: 16 << 20), timeout: 5)
+            try client.callAndWait(
+                address: address, type: 1, payload: [UInt8](repeating: 0, count: 16 << 20), timeout: 5)
         }
     }
 
@@ -79,10 +83,11 @@ import TestSupport
         #expect(server.shutdown())
 
         for i in 100..<110 { client.send(to: address, type: 1, payload: encodeSequence(UInt32(i))) }
-        #expect(eventually(timeout: 10) {
-            let stats = client.peerStats(for: address)
-            return stats?.connected == false && (stats?.failedDials ?? 0) >= 1
-        })
+        #expect(
+            eventually(timeout: 10) {
+                let stats = client.peerStats(for: address)
+                return stats?.connected == false && (stats?.failedDials ?? 0) >= 1
+            })
         let down = try #require(client.peerStats(for: address))
         #expect(down.queued == 4)
         #expect(down.dropped == 6)
@@ -146,7 +151,9 @@ import TestSupport
         for _ in 0..<count { client.send(to: address, type: 1, payload: payload) }
         #expect(eventually(timeout: 120, interval: 0.002) { handler.count == count + 1 })
         let seconds = Date().timeIntervalSince(started)
-        print("Transport throughput: \(count) frames of 256 bytes in \(String(format: "%.3f", seconds)) s = \(Int(Double(count) / seconds)) messages/s")
+        print(
+            "Transport throughput: \(count) frames of 256 bytes in \(String(format: "%.3f", seconds)) s = \(Int(Double(count) / seconds)) messages/s"
+        )
         #expect(client.peerStats(for: address)?.dropped == 0)
     }
 }
@@ -158,7 +165,8 @@ final class CountingHandler: TransportHandler, @unchecked Sendable {
     private var received = 0
     var count: Int { lock.withLock { received } }
     func received(type: UInt8, payload: [UInt8], from nodeID: String) { lock.withLock { received += 1 } }
-    func handleCall(type: UInt8, payload: [UInt8], from nodeID: String, respond: @escaping @Sendable ([UInt8]) -> Void) {
+    func handleCall(type: UInt8, payload: [UInt8], from nodeID: String, respond: @escaping @Sendable ([UInt8]) -> Void)
+    {
         respond([])
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import Transport
 
@@ -34,14 +34,25 @@ import TestSupport
             Case(name: "bad version", bytes: Wire.magic + [9, 1, 0, 0x41]) { $0.handshakesRejected },
             Case(name: "empty node ID", bytes: Wire.magic + [1, 0, 0]) { $0.handshakesRejected },
             Case(name: "oversized node ID", bytes: Wire.magic + [1, 0xFF, 0xFF]) { $0.handshakesRejected },
-            Case(name: "truncated handshake", bytes: Wire.magic + [1, 5, 0, 0x41], hangUp: true) { $0.handshakesRejected },
+            Case(name: "truncated handshake", bytes: Wire.magic + [1, 5, 0, 0x41], hangUp: true) {
+                $0.handshakesRejected
+            },
             Case(name: "bad CRC", bytes: hello + badCRC) { $0.checksumErrors },
-            Case(name: "oversized length", bytes: hello + RawFrames.header(length: 0xFFFF_FFFF, kind: 1)) { $0.oversizedFrames },
-            Case(name: "just over the limit", bytes: hello + RawFrames.header(length: 16 << 20 + 1, kind: 1)) { $0.oversizedFrames },
+            Case(name: "oversized length", bytes: hello + RawFrames.header(length: 0xFFFF_FFFF, kind: 1)) {
+                $0.oversizedFrames
+            },
+            Case(name: "just over the limit", bytes: hello + RawFrames.header(length: 16 << 20 + 1, kind: 1)) {
+                $0.oversizedFrames
+            },
             Case(name: "unknown kind", bytes: hello + unknownKind) { $0.malformedFrames },
             Case(name: "response sent to a listener", bytes: hello + response) { $0.malformedFrames },
-            Case(name: "message without its type byte", bytes: hello + RawFrames.header(length: 0, kind: 1)) { $0.malformedFrames },
-            Case(name: "truncated frame", bytes: hello + RawFrames.header(length: 100, kind: 1) + pattern(10), hangUp: true) {
+            Case(name: "message without its type byte", bytes: hello + RawFrames.header(length: 0, kind: 1)) {
+                $0.malformedFrames
+            },
+            Case(
+                name: "truncated frame", bytes: hello + RawFrames.header(length: 100, kind: 1) + pattern(10),
+                hangUp: true
+            ) {
                 $0.truncatedFrames
             },
             Case(name: "truncated header", bytes: hello + [50, 0, 0], hangUp: true) { $0.truncatedFrames },

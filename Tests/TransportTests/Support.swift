@@ -31,7 +31,8 @@ final class RecordingHandler: TransportHandler, @unchecked Sendable {
         lock.withLock { messages.append(Message(type: type, payload: payload, from: nodeID)) }
     }
 
-    func handleCall(type: UInt8, payload: [UInt8], from nodeID: String, respond: @escaping @Sendable ([UInt8]) -> Void) {
+    func handleCall(type: UInt8, payload: [UInt8], from nodeID: String, respond: @escaping @Sendable ([UInt8]) -> Void)
+    {
         lock.withLock { calls += 1 }
         onCall(type, payload, nodeID, respond)
     }
@@ -53,7 +54,8 @@ func listeningTransport(
     return (transport, "127.0.0.1:\(bound)")
 }
 
-func clientTransport(_ nodeID: String, configure: (inout TransportConfiguration) -> Void = { _ in }) throws -> Transport {
+func clientTransport(_ nodeID: String, configure: (inout TransportConfiguration) -> Void = { _ in }) throws -> Transport
+{
     var configuration = TransportConfiguration()
     configure(&configuration)
     return try Transport(nodeID: nodeID, configuration: configuration)
