@@ -44,7 +44,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "API", "SQLiteDB", "JSON", "Common", "Command", "RaftCore", "RaftWire", "Storage", "Transport",
+                "API", "SQLiteDB", "JSON", "Common", "Command", "RaftCore", "RaftWire", "Storage", "Transport", "CZlib",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         /// The Raft algorithm as a pure, deterministic state machine: no IO, clocks, threads or Foundation.

@@ -16,6 +16,10 @@ enum FrameType {
     static let forwardQuery: UInt8 = 15
     static let forwardRequest: UInt8 = 16
     static let stepDown: UInt8 = 17
+    /// A chunk of a snapshot file being streamed to this node (InstallSnapshot, thesis §5.3).
+    static let snapshotChunk: UInt8 = 18
+    /// The end of a snapshot transfer: its size, CRC and the InstallSnapshot message.
+    static let snapshotInstall: UInt8 = 19
 }
 
 /// Call payloads are small records of strings and integers, with one status byte on responses:

@@ -48,13 +48,21 @@ extension Node: ClusterAdminService {
     }
 
     public func snapshot(trailingLogs: Int?, completion: @escaping @Sendable (Result<SnapshotOutcome, ServiceError>) -> Void) {
-        completion(.failure(.message("snapshots are not supported yet")))
+        guard status.storeOpen else { return completion(.failure(.message("store not open"))) }
+        onWorker(orElse: { completion(.failure(.message("store not open"))) }) { worker in
+            if let trailingLogs, trailingLogs > 0 { worker.trailingLogsOverride = UInt64(trailingLogs) }
+            worker.maybeSnapshot(force: true, completion: completion)
+        }
     }
 
     public func reap(
         completion: @escaping @Sendable (Result<(snapshotsReaped: Int, walsCheckpointed: Int), ServiceError>) -> Void
     ) {
-        completion(.failure(.message("snapshots are not supported yet")))
+        guard let worker else { return completion(.failure(.message("store not open"))) }
+        let before = worker.snapshots.list().count
+        worker.snapshots.prune(keep: 1)
+        let after = worker.snapshots.list().count
+        completion(.success((snapshotsReaped: max(0, before - after), walsCheckpointed: 0)))
     }
 
     /// Hands leadership to `targetID` (or the most up-to-date voter); with `wait`, completes once another

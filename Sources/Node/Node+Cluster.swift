@@ -41,6 +41,12 @@ struct ClusterHandler: TransportHandler {
             node.removeLocally(id: id) { error in
                 respond((error.map { RPCResponse.error($0) } ?? RPCResponse.ok([])).encoded)
             }
+        case FrameType.snapshotChunk:
+            respond(node.snapshotReceiver.chunk(payload).encoded)
+        case FrameType.snapshotInstall:
+            let (response, message) = node.snapshotReceiver.install(payload)
+            if let message { node.worker?.events.push(.message(message, sender: nil)) }
+            respond(response.encoded)
         case FrameType.stepDown:
             var r = RPCReader(payload)
             guard let target = try? r.string() else { return respond(RPCResponse.error("malformed stepdown request").encoded) }

@@ -27,6 +27,8 @@ public final class Node: @unchecked Sendable {
     /// Set once the worker exists; nil while the node is opening.
     private let workerBox = Mutex<RaftWorker?>(nil)
     let transport: Transport
+    /// Assembles snapshots streamed from the leader.
+    lazy var snapshotReceiver = SnapshotReceiver { [weak self] in self?.worker?.snapshots }
     /// Nodes that sent NOTIFY during `-bootstrap-expect`, by ID.
     let notified = Mutex<[String: Member]>([:])
 
@@ -66,7 +68,9 @@ public final class Node: @unchecked Sendable {
                 settings: RaftWorker.Settings(
                     electionTicks: max(2, Int((configuration.heartbeatTimeout / tick).rounded())), heartbeatTicks: 1,
                     tickInterval: tick, reapVoterAfter: configuration.reapNodeTimeout,
-                    reapNonVoterAfter: configuration.reapReadOnlyNodeTimeout),
+                    reapNonVoterAfter: configuration.reapReadOnlyNodeTimeout,
+                    snapshotThreshold: max(1, configuration.snapshotThreshold),
+                    trailingLogs: configuration.snapshotThreshold + configuration.snapshotThreshold / 4),
                 transport: transport, view: raftView, logger: logger)
         } catch {
             update {

@@ -43,6 +43,8 @@ public struct NodeConfiguration: Sendable {
     /// Seconds after which the leader removes an unreachable voter / non-voter (0 = never).
     public var reapNodeTimeout: Double = 0
     public var reapReadOnlyNodeTimeout: Double = 0
+    /// Applied entries that trigger a snapshot (`-raft-snap`).
+    public var snapshotThreshold: UInt64 = 8192
 
     public init(
         nodeID: String, dataDirectory: String, httpAdvertisedAddress: String, httpBindAddress: String,

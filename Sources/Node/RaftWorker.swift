@@ -41,10 +41,22 @@ final class RaftWorker: @unchecked Sendable {
     let selfAddress: String
     let raftID: NodeID
     let logger: Logger
-    private(set) var core: RaftNode
+    var core: RaftNode
     let log: SegmentedLog
     let stable: StableStore
     let fsm: StateMachine
+    let snapshots: SnapshotStore
+    /// A read-only connection whose read transaction pins the database at a snapshot's index while a
+    /// background thread copies it; writes continue meanwhile (WAL).
+    let snapshotConnection: Connection
+    var snapshotInProgress = false
+    var snapshotWaiters: [@Sendable (Result<SnapshotOutcome, ServiceError>) -> Void] = []
+    /// Followers a snapshot is being streamed to (one transfer per follower at a time).
+    var transfers: Set<NodeID> = []
+    /// The last snapshot taken here: name, when, and how long the copy took.
+    var lastSnapshot: (name: String, time: Date, seconds: Double)?
+    /// `POST /snapshot?trailing_logs=N` for the next compaction only.
+    var trailingLogsOverride: UInt64?
     var book = AddressBook()
     let transport: Transport
     let events = JobQueue<Event>()
@@ -69,6 +81,10 @@ final class RaftWorker: @unchecked Sendable {
         /// Seconds without contact after which the leader removes a voter / non-voter; 0 = never.
         var reapVoterAfter: Double = 0
         var reapNonVoterAfter: Double = 0
+        /// Applied entries since the last snapshot that trigger a new one (`-raft-snap`).
+        var snapshotThreshold: UInt64 = 8192
+        /// Entries kept in the durable log below a snapshot (`1.25 × -raft-snap` in rqlite).
+        var trailingLogs: UInt64 = 10240
     }
     let settings: Settings
 
@@ -88,18 +104,28 @@ final class RaftWorker: @unchecked Sendable {
         log = try SegmentedLog(directory: raftDir + "/log")
         fsm = try StateMachine(path: dataDirectory + "/db.sqlite", foreignKeys: foreignKeys)
 
+        snapshots = try SnapshotStore(directory: raftDir + "/snapshots")
+        let latest = snapshots.latest()
+        if let latest, fsm.appliedIndex < latest.meta.index.rawValue {
+            // The database is older than the newest snapshot (lost after a crash, or never built).
+            logger.info("restoring the database from snapshot", metadata: ["raft.snapshot": "\(latest.name)"])
+            try fsm.restore(from: snapshots.databasePath(latest.name))
+        }
+        snapshotConnection = try Connection.open(path: dataDirectory + "/db.sqlite", mode: .readOnly, foreignKeys: foreignKeys, synchronous: .off)
+        let snapshotMeta = latest?.meta ?? SnapshotMetadata(index: 0, term: 0, configuration: Configuration(voters: []))
         let hard = try stable.load()
         var entries: [Entry] = []
-        if !log.isEmpty {
-            for record in try log.entries(from: log.firstIndex, to: log.lastIndex) {
+        let firstWanted = max(log.firstIndex, snapshotMeta.index.rawValue + 1)
+        if !log.isEmpty && firstWanted <= log.lastIndex {
+            for record in try log.entries(from: firstWanted, to: log.lastIndex) {
                 guard let kind = EntryKind(rawValue: record.kind) else {
                     throw StorageError.corrupt(path: raftDir + "/log", offset: 0, reason: "unknown entry kind \(record.kind) at \(record.index)")
                 }
                 entries.append(Entry(term: Term(record.term), index: LogIndex(record.index), kind: kind, data: record.data))
             }
         }
-        let lastIndex = entries.last?.index.rawValue ?? 0
-        let applied = fsm.appliedIndex
+        let lastIndex = entries.last?.index.rawValue ?? snapshotMeta.index.rawValue
+        let applied = max(fsm.appliedIndex, snapshotMeta.index.rawValue)
         if applied > lastIndex {
             // The database claims entries the durable log does not hold: it cannot be trusted.
             throw NodeError.openFailed(
@@ -115,7 +141,7 @@ final class RaftWorker: @unchecked Sendable {
         options.maxEntriesPerMessage = 512
         let state = PersistentState(
             hardState: RaftCore.HardState(term: Term(hard.term), vote: UInt64(hard.vote).map { NodeID($0) }, commit: LogIndex(max(hard.commit, applied))),
-            snapshot: Snapshot(metadata: SnapshotMetadata(index: 0, term: 0, configuration: Configuration(voters: [])), data: []),
+            snapshot: Snapshot(metadata: snapshotMeta, data: Array((latest?.name ?? "").utf8)),
             entries: entries, applied: LogIndex(applied))
         core = RaftNode(options: options, state: state)
         for member in fsm.members { book.record(member) }
@@ -126,7 +152,7 @@ final class RaftWorker: @unchecked Sendable {
 
     /// Whether this node has any Raft state (restarted with existing data: `-join` and
     /// `-bootstrap-expect` are then ignored, as in rqlite).
-    var hasState: Bool { core.term > 0 || !log.isEmpty }
+    var hasState: Bool { core.term > 0 || !log.isEmpty || core.log.snapshot.index > 0 }
 
     // MARK: Loop
 
@@ -213,7 +239,7 @@ final class RaftWorker: @unchecked Sendable {
                 case .readReady(let context, let index): readReady(context, index.rawValue)
                 case .readFailed(let context, _): failRead(context)
                 case .restoreSnapshot(let snapshot):
-                    logger.error("snapshot installation is not supported yet", metadata: ["raft.index": "\(snapshot.metadata.index)"])
+                    restore(snapshot)
                 case .persist: break
                 }
             }
@@ -224,6 +250,11 @@ final class RaftWorker: @unchecked Sendable {
     private var lastSavedHard = RaftCore.HardState()
 
     private func persist(_ p: Persist) throws {
+        if let snapshot = p.snapshot {
+            // The snapshot file is already durable in the store (received whole before it reached the
+            // core); it replaces the entire durable log.
+            try log.removeAll(nextIndex: snapshot.metadata.index.rawValue + 1)
+        }
         if !p.entries.isEmpty {
             let records = p.entries.map {
                 LogRecord(index: $0.index.rawValue, term: $0.term.rawValue, kind: $0.kind.rawValue, data: $0.data)
@@ -240,6 +271,9 @@ final class RaftWorker: @unchecked Sendable {
     }
 
     private func send(_ m: Message) {
+        if case .snapshot(let snapshot) = m.kind {
+            return streamSnapshot(snapshot, message: m)
+        }
         guard let address = book.address(m.to) else {
             logger.debug("no address for peer", metadata: ["raft.peer": "\(m.to)"])
             return
@@ -403,6 +437,7 @@ final class RaftWorker: @unchecked Sendable {
             reconcileMembers()
         }
         if core.role == .leader { reapUnreachable() }
+        maybeSnapshot()
         lastRole = core.role
         lastTerm = core.term
         publish()
@@ -459,7 +494,7 @@ final class RaftWorker: @unchecked Sendable {
 
     // MARK: Failure
 
-    private func failStop(_ message: String) {
+    func failStop(_ message: String) {
         guard fatalError == nil else { return }
         fatalError = message
         logger.critical("\(message); this node stops accepting writes, restart it once the cause is fixed")

@@ -147,5 +147,11 @@ final class StateMachine {
         members.removeAll { $0.id == member.id }
     }
 
+    /// Replaces the database with a snapshot image and reloads what it records.
+    func restore(from path: String) throws {
+        try connection.restore(from: path)
+        try loadState()
+    }
+
     func close() { connection.close() }
 }

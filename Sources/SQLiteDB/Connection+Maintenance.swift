@@ -124,6 +124,28 @@ extension Connection {
     }
 
     /// `VACUUM INTO path`: a compacted copy (journal mode of the copy: DELETE).
+    /// Replaces this database's contents with the SQLite file at `path`, through the online backup API
+    /// in one write transaction: other connections see the old contents or the new, never a mix.
+    public func restore(from path: String) throws {
+        let db = try db()
+        var source: OpaquePointer?
+        var rc = sqlite3_open_v2(path, &source, SQLITE_OPEN_READONLY, nil)
+        guard rc == SQLITE_OK, let source else {
+            let error = source.map { DatabaseError.last($0) } ?? DatabaseError.code(rc)
+            sqlite3_close_v2(source)
+            throw error
+        }
+        defer { sqlite3_close_v2(source) }
+        guard let backup = sqlite3_backup_init(db, "main", source, "main") else { throw DatabaseError.last(db) }
+        repeat {
+            rc = sqlite3_backup_step(backup, -1)
+            if rc == SQLITE_BUSY || rc == SQLITE_LOCKED { sqlite3_sleep(25) }
+        } while rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED
+        let finish = sqlite3_backup_finish(backup)
+        guard rc == SQLITE_DONE, finish == SQLITE_OK else { throw DatabaseError.last(db) }
+        cache.removeAll()
+    }
+
     public func vacuum(into path: String) throws {
         try run("VACUUM INTO '\(doubling(path, "'"))'")
     }

@@ -80,6 +80,7 @@ nodeConfiguration.stepDownOnShutdown = flags.bool("raft-shutdown-stepdown")
 nodeConfiguration.removeOnShutdown = flags.bool("raft-cluster-remove-shutdown")
 nodeConfiguration.reapNodeTimeout = flags.duration("raft-reap-node-timeout")
 nodeConfiguration.reapReadOnlyNodeTimeout = flags.duration("raft-reap-read-only-node-timeout")
+nodeConfiguration.snapshotThreshold = flags.uint("raft-snap")
 for (name, value) in [
     ("raft-heartbeat-timeout", nodeConfiguration.heartbeatTimeout), ("raft-election-timeout", nodeConfiguration.electionTimeout),
     ("raft-apply-timeout", nodeConfiguration.applyTimeout),

@@ -62,9 +62,9 @@ import TestSupport
     }
 
     @Test func unimplementedFlagsAreRefusedNotIgnored() throws {
-        let (status, output) = try runRaftlited(["-raft-snap", "100", "/tmp/d"])
+        let (status, output) = try runRaftlited(["-auto-vacuum-int", "1h", "/tmp/d"])
         #expect(status == 1)
-        #expect(output.contains("-raft-snap"))
+        #expect(output.contains("-auto-vacuum-int"))
         #expect(output.contains("not supported yet"))
     }
 
