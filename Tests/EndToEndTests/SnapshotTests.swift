@@ -50,9 +50,10 @@ import TestSupport
         _ = try HTTP.post(port, "/db/execute", json: #"["CREATE TABLE t (v INTEGER PRIMARY KEY, pad TEXT)"]"#)
         try insertRows(port, 1...100)
         let victim = (leader + 1) % 3
+        let snapshotDir = cluster.directory + "/node\(victim + 1)/raft/snapshots"
         #expect(eventually(timeout: 10) {
-            FileManager.default.fileExists(atPath: cluster.directory + "/node\(victim + 1)/raft/snapshots")
-                && !(try FileManager.default.contentsOfDirectory(atPath: cluster.directory + "/node\(victim + 1)/raft/snapshots")).isEmpty
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: snapshotDir)) ?? []
+            return names.contains { !$0.hasSuffix(".tmp") }
         })
         cluster.kill(victim)
         for suffix in ["", "-wal", "-shm"] {
