@@ -39,7 +39,9 @@ let package = Package(
         /// libmicrohttpd wrapper: Request/Response values, suspend/resume, body limits.
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"]),
         /// The rqlite-compatible HTTP API: routing, parameter parsing, response encoding.
-        .target(name: "API", dependencies: ["HTTPServer", "SQLiteDB", "JSON", "Common"]),
+        .target(name: "API", dependencies: ["HTTPServer", "SQLiteDB", "JSON", "Common", "SQLRewrite"]),
+        /// Deterministic rewriting of RANDOM()/RANDOMBLOB()/'now' before statements are replicated.
+        .target(name: "SQLRewrite"),
         /// The node shell: the worker thread owning the SQLite write connection, the read pool, status.
         .target(
             name: "Node",
@@ -80,6 +82,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON", "Common"]),
         .testTarget(name: "SQLiteDBTests", dependencies: ["SQLiteDB"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "SQLRewriteTests", dependencies: ["SQLRewrite"]),
         .testTarget(name: "APITests", dependencies: ["API", "HTTPServer", "SQLiteDB", "JSON"]),
         .testTarget(
             name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"],

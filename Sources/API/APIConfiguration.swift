@@ -23,6 +23,10 @@ public struct APIConfiguration: Sendable {
     public var extraHTTPStatus: [(String, JSONValue)]
     /// A monotonic clock in seconds, for `timings`.
     public var clock: @Sendable () -> Double
+    /// Random bits for rewriting `RANDOM()`/`RANDOMBLOB(N)` (REFERENCE §3); nil: the system generator.
+    public var randomSource: (@Sendable () -> UInt64)? = nil
+    /// Wall-clock time in seconds since the Unix epoch, for rewriting `'now'`; nil: the system clock.
+    public var wallClock: (@Sendable () -> Double)? = nil
 
     public init(
         advertisedAddress: String, bindAddress: String? = nil, allowOrigin: String? = nil,

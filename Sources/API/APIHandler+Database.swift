@@ -1,6 +1,7 @@
 import HTTPServer
 import JSON
 import SQLiteDB
+import SQLRewrite
 
 extension APIHandler {
     /// Statements of a POST body, or a 400 response already sent.
@@ -14,16 +15,29 @@ extension APIHandler {
         }
     }
 
-    /// Drops empty statements, flags RETURNING statements (unless `noparse`), and reports whether any
-    /// statement changes a forbidden pragma.
-    func prepare(_ statements: [Statement], params: QueryParameters, detectReturning: Bool) -> (
+    /// The rewriter for a request: `norwrandom` / `norwtime` switch its halves off (REFERENCE §3).
+    func rewriter(_ params: QueryParameters) -> SQLRewriter {
+        SQLRewriter(
+            rewriteRandom: !params.has("norwrandom"), rewriteTime: !params.has("norwtime"),
+            random: configuration.randomSource, now: configuration.wallClock)
+    }
+
+    /// Drops empty statements, rewrites non-deterministic SQL and flags RETURNING statements when `rewrite`
+    /// (unless `noparse`, which queued writes ignore), and reports whether any statement changes a forbidden
+    /// pragma.
+    func prepare(_ statements: [Statement], params: QueryParameters, rewrite: Bool, ignoreNoParse: Bool = false) -> (
         [Statement], disallowed: Bool
     ) {
         var out: [Statement] = []
         out.reserveCapacity(statements.count)
+        let rewriter: SQLRewriter? = rewrite && (ignoreNoParse || !params.noParse) ? self.rewriter(params) : nil
         for var s in statements where !s.sql.isEmpty {
             if SQLAnalysis.isDisallowedPragma(s.sql) { return ([], true) }
-            if detectReturning && !params.noParse && SQLAnalysis.hasReturning(s.sql) { s.forceQuery = true }
+            if let rewriter {
+                let outcome = rewriter.process(s.sql)
+                s.sql = outcome.sql
+                if outcome.returning { s.forceQuery = true }
+            }
             out.append(s)
         }
         return (out, false)
@@ -91,7 +105,7 @@ extension APIHandler {
             return
         }
         guard let parsed = statements(from: ctx, allowPlainText: true) else { return }
-        let (stmts, disallowed) = prepare(parsed, params: ctx.params, detectReturning: true)
+        let (stmts, disallowed) = prepare(parsed, params: ctx.params, rewrite: true)
         if disallowed {
             sendEnvelope(ctx, results: [], error: "disallowed pragma")
             return
@@ -129,7 +143,11 @@ extension APIHandler {
             guard let s = statements(from: ctx, allowPlainText: true) else { return }
             parsed = s
         }
-        let (stmts, disallowed) = prepare(parsed, params: ctx.params, detectReturning: false)
+        // Only a strong read goes through Raft, so only it is rewritten (and RETURNING does not matter).
+        let prepared = prepare(parsed, params: ctx.params, rewrite: ctx.params.level == .strong)
+        let stmts = ctx.params.level == .strong
+            ? prepared.0.map { Statement(sql: $0.sql, parameters: $0.parameters) } : prepared.0
+        let disallowed = prepared.disallowed
         if disallowed {
             sendEnvelope(ctx, results: [], error: "disallowed pragma")
             return
@@ -144,7 +162,7 @@ extension APIHandler {
 
     func handleRequest(_ ctx: Context) {
         guard let parsed = statements(from: ctx, allowPlainText: false) else { return }
-        let (stmts, disallowed) = prepare(parsed, params: ctx.params, detectReturning: true)
+        let (stmts, disallowed) = prepare(parsed, params: ctx.params, rewrite: true)
         if disallowed {
             sendEnvelope(ctx, results: [], error: "disallowed pragma")
             return

@@ -141,8 +141,7 @@ public final class APIHandler: HTTPHandler, Sendable {
                 ctx.send(Responses.textError(400, "query not specified"))
                 return
             }
-            // TODO(SQL rewriting): show RANDOM()/time rewriting results.
-            notImplemented(ctx)
+            handleSQLPreview(ctx)
         case .boot:
             // TODO(backup and restore): single-node bulk boot bypassing Raft.
             guard gate(ctx, perms: [.load], methods: ["POST"]) else { return }

@@ -1,6 +1,8 @@
+import SQLRewrite
+
 /// Light-weight SQL inspection done by the HTTP layer before a request reaches the node: disallowed pragmas
-/// (REFERENCE §3.3) and RETURNING detection (§3.2). A tokenizer stands in for rqlite's SQL parser so that
-/// string literals, quoted identifiers and comments never trigger a match.
+/// (REFERENCE §3.3) and RETURNING detection (§3.2, done by `SQLRewrite`'s tokenizer so that string literals,
+/// quoted identifiers and comments never trigger a match).
 public enum SQLAnalysis {
     /// Whether a statement tries to change a pragma rqlite forbids, with the semantics of rqlite's regular
     /// expressions (case-insensitive, anchored at the start of the text):
@@ -46,77 +48,6 @@ public enum SQLAnalysis {
 
     /// Whether the statement has a RETURNING clause (a `RETURNING` keyword outside literals and comments).
     public static func hasReturning(_ sql: String) -> Bool {
-        // Cheap pre-filter as rqlite does.
-        guard sql.utf8.count >= 9, sql.lowercased().contains("returning") else { return false }
-        for t in tokenize(sql, limit: Int.max) where t.kind == .word && t.text.count == 9 {
-            if t.text.lowercased() == "returning" { return true }
-        }
-        return false
-    }
-
-    struct Token: Equatable {
-        enum Kind { case word, punct, literal }
-        var kind: Kind
-        var text: String
-    }
-
-    /// SQLite-style tokens: words (identifiers/keywords), literals (strings, quoted identifiers, numbers,
-    /// blobs) and punctuation; whitespace and comments are dropped.
-    static func tokenize(_ sql: String, limit: Int) -> [Token] {
-        let s = Array(sql.utf8)
-        var tokens: [Token] = []
-        var i = 0
-        func isWordByte(_ b: UInt8) -> Bool {
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F || b == 0x24
-                || b >= 0x80
-        }
-        while i < s.count && tokens.count < limit {
-            let b = s[i]
-            switch b {
-            case 0x20, 0x09, 0x0A, 0x0D, 0x0C:
-                i += 1
-            case UInt8(ascii: "-") where i + 1 < s.count && s[i + 1] == UInt8(ascii: "-"):
-                while i < s.count && s[i] != 0x0A { i += 1 }
-            case UInt8(ascii: "/") where i + 1 < s.count && s[i + 1] == UInt8(ascii: "*"):
-                i += 2
-                while i < s.count && !(s[i] == UInt8(ascii: "*") && i + 1 < s.count && s[i + 1] == UInt8(ascii: "/")) {
-                    i += 1
-                }
-                i = min(i + 2, s.count)
-            case UInt8(ascii: "'"), UInt8(ascii: "\""), UInt8(ascii: "`"):
-                let q = b
-                let start = i
-                i += 1
-                while i < s.count {
-                    if s[i] == q {
-                        if i + 1 < s.count && s[i + 1] == q {
-                            i += 2
-                            continue
-                        }
-                        break
-                    }
-                    i += 1
-                }
-                i = min(i + 1, s.count)
-                tokens.append(Token(kind: .literal, text: String(decoding: s[start..<i], as: UTF8.self)))
-            case UInt8(ascii: "["):
-                let start = i
-                while i < s.count && s[i] != UInt8(ascii: "]") { i += 1 }
-                i = min(i + 1, s.count)
-                tokens.append(Token(kind: .literal, text: String(decoding: s[start..<i], as: UTF8.self)))
-            default:
-                if isWordByte(b) {
-                    let start = i
-                    while i < s.count && isWordByte(s[i]) { i += 1 }
-                    let first = s[start]
-                    let kind: Token.Kind = (first >= 0x30 && first <= 0x39) ? .literal : .word
-                    tokens.append(Token(kind: kind, text: String(decoding: s[start..<i], as: UTF8.self)))
-                } else {
-                    tokens.append(Token(kind: .punct, text: String(decoding: s[i..<(i + 1)], as: UTF8.self)))
-                    i += 1
-                }
-            }
-        }
-        return tokens
+        SQLRewriter.hasReturning(sql)
     }
 }
