@@ -19,10 +19,27 @@ extension Node: StatusService {
                     ("current_time", .string(GoTime.rfc3339Nano(now))),
                     ("uptime", .string(GoDuration.format(seconds: now.timeIntervalSince(s.startTime).rounded(.down)))),
                     ("phase", .string(s.phase.rawValue)),
-                ] + (s.phaseDetail.isEmpty ? [] : [("phase_detail", .string(s.phaseDetail))]))
+                ] + (s.phaseDetail.isEmpty ? [] : [("phase_detail", .string(s.phaseDetail))])
+                    + progressField(s))
             ),
             ("store", storeSection(s)),
         ]
+    }
+
+    /// `node.progress` while recovering: `{"label","done","total","unit"}`.
+    func progressField(_ s: NodeStatus) -> [(String, JSONValue)] {
+        var progress = s.progress
+        if let replay = s.replay {
+            let applied = raft.appliedIndex
+            progress = NodeStatus.Progress(
+                label: "replaying log", done: Int64(min(applied, replay.to) - min(replay.from, applied)),
+                total: Int64(replay.to - replay.from), unit: "entries")
+        }
+        guard let p = progress else { return [] }
+        return [(
+            "progress",
+            .object([("label", .string(p.label)), ("done", .integer(p.done)), ("total", .integer(p.total)), ("unit", .string(p.unit))])
+        )]
     }
 
     public func debugVars() -> [(String, JSONValue)] {
@@ -161,7 +178,26 @@ extension Node: StatusService {
                 ])
             ),
             ("raft", raftSection(view)),
+            ("snapshot_store", snapshotSection(view)),
         ])
+    }
+
+    func snapshotSection(_ view: RaftView) -> JSONValue {
+        guard let store = worker?.snapshots else { return .object([]) }
+        let names = store.list().map { $0.name }
+        var size: Int64 = 0
+        for name in names { size += Self.fileSize(store.databasePath(name)) }
+        var fields: [(String, JSONValue)] = [
+            ("dir", .string(store.directory)), ("dir_size", .integer(size)),
+            ("snapshots", .array(names.map { .string($0) })),
+        ]
+        if let last = view.lastSnapshot {
+            fields.append(("last_snapshot", .string(last.name)))
+            fields.append(("last_snapshot_time", .string(GoTime.rfc3339Nano(last.time))))
+            fields.append(("last_snapshot_duration", .string(GoDuration.format(seconds: last.seconds))))
+        }
+        fields.append(("in_progress", .bool(view.snapshotInProgress)))
+        return .object(fields)
     }
 
     func raftSection(_ view: RaftView) -> JSONValue {

@@ -71,7 +71,11 @@ public final class Node: @unchecked Sendable {
                     reapNonVoterAfter: configuration.reapReadOnlyNodeTimeout,
                     snapshotThreshold: max(1, configuration.snapshotThreshold),
                     trailingLogs: configuration.snapshotThreshold + configuration.snapshotThreshold / 4),
-                transport: transport, view: raftView, logger: logger)
+                transport: transport, view: raftView, logger: logger,
+                progress: { [self] p in update {
+                    $0.phase = p == nil ? .opening : .restoringSnapshot
+                    $0.progress = p
+                } })
         } catch {
             update {
                 $0.phase = .stopped
@@ -86,6 +90,8 @@ public final class Node: @unchecked Sendable {
             throw NodeError.openFailed("failed to listen on \(configuration.raftBindAddress): \(error)")
         }
         let hadState = worker.hasState
+        let replayFrom = worker.fsm.appliedIndex
+        let replayTo = worker.core.log.committed.rawValue
         workerBox.withLock { $0 = worker }
         startThread(name: "raftlite-raft") { worker.run() }
         startThread(name: "raftlite-ticker") { [self] in
@@ -107,7 +113,22 @@ public final class Node: @unchecked Sendable {
         update { $0.storeOpen = true }
         if hadState {
             logger.info("restarted with existing Raft state; any join or bootstrap settings are ignored")
-            update { $0.phase = .ready }
+            if replayFrom < replayTo {
+                // Committed entries the database does not hold yet are re-applied first.
+                update {
+                    $0.phase = .replayingLog
+                    $0.replay = (replayFrom, replayTo)
+                }
+                startThread(name: "raftlite-replay-watch") { [self] in
+                    while raft.appliedIndex < replayTo && status.phase == .replayingLog { Thread.sleep(forTimeInterval: 0.01) }
+                    update {
+                        if $0.phase == .replayingLog { $0.phase = .ready }
+                        $0.replay = nil
+                    }
+                }
+            } else {
+                update { $0.phase = .ready }
+            }
         } else if !configuration.joinAddresses.isEmpty {
             update { $0.phase = configuration.bootstrapExpect > 0 ? .waitingForPeers : .joining }
             startThread(name: "raftlite-join") { [self] in formCluster() }

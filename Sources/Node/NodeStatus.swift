@@ -5,6 +5,8 @@ import Foundation
 public enum NodePhase: String, Sendable {
     case starting
     case opening
+    case restoringSnapshot = "restoring snapshot"
+    case replayingLog = "replaying log"
     case joining
     case waitingForPeers = "waiting for peers"
     case ready
@@ -18,6 +20,17 @@ public struct NodeStatus: Sendable {
     public var phase: NodePhase = .starting
     /// Why the node is not serving, when it is not (e.g. an error opening the database).
     public var phaseDetail: String = ""
+    /// Progress of the current recovery step, when it has one.
+    public var progress: Progress?
+    /// Log replay after a restart: the applied index it started from and the commit index to reach.
+    public var replay: (from: UInt64, to: UInt64)?
+
+    public struct Progress: Sendable {
+        public var label: String
+        public var done: Int64
+        public var total: Int64
+        public var unit: String
+    }
     public var storeOpen: Bool = false
     public var startTime: Date = Date()
     /// Write requests completed, and statements within them.

@@ -90,7 +90,8 @@ final class RaftWorker: @unchecked Sendable {
 
     init(
         selfID: String, selfAddress: String, dataDirectory: String, foreignKeys: Bool, settings: Settings,
-        transport: Transport, view: Shared<RaftView>, logger: Logger
+        transport: Transport, view: Shared<RaftView>, logger: Logger,
+        progress: @escaping (NodeStatus.Progress?) -> Void = { _ in }
     ) throws {
         self.selfID = selfID
         self.selfAddress = selfAddress
@@ -109,7 +110,10 @@ final class RaftWorker: @unchecked Sendable {
         if let latest, fsm.appliedIndex < latest.meta.index.rawValue {
             // The database is older than the newest snapshot (lost after a crash, or never built).
             logger.info("restoring the database from snapshot", metadata: ["raft.snapshot": "\(latest.name)"])
-            try fsm.restore(from: snapshots.databasePath(latest.name))
+            try fsm.restore(from: snapshots.databasePath(latest.name)) { done, total in
+                progress(NodeStatus.Progress(label: "restoring snapshot \(latest.name)", done: done, total: total, unit: "pages"))
+            }
+            progress(nil)
         }
         snapshotConnection = try Connection.open(path: dataDirectory + "/db.sqlite", mode: .readOnly, foreignKeys: foreignKeys, synchronous: .off)
         let snapshotMeta = latest?.meta ?? SnapshotMetadata(index: 0, term: 0, configuration: Configuration(voters: []))
@@ -489,7 +493,10 @@ final class RaftWorker: @unchecked Sendable {
                     id: book.member($0.id)?.id ?? String($0.id.rawValue), match: $0.match.rawValue, next: $0.next.rawValue,
                     state: "\($0.state)", ticksSinceContact: $0.ticksSinceContact)
             })
-        view.set(v)
+        var published = v
+        published.lastSnapshot = lastSnapshot
+        published.snapshotInProgress = snapshotInProgress
+        view.set(published)
     }
 
     // MARK: Failure
@@ -581,4 +588,6 @@ struct RaftView: Sendable {
     var logSize: Int64 = 0
     var fatalError: String?
     var followers: [FollowerView] = []
+    var lastSnapshot: (name: String, time: Date, seconds: Double)?
+    var snapshotInProgress = false
 }

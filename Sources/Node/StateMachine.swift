@@ -148,8 +148,8 @@ final class StateMachine {
     }
 
     /// Replaces the database with a snapshot image and reloads what it records.
-    func restore(from path: String) throws {
-        try connection.restore(from: path)
+    func restore(from path: String, progress: ((Int64, Int64) -> Void)? = nil) throws {
+        try connection.restore(from: path, progress: progress)
         try loadState()
     }
 

@@ -126,7 +126,7 @@ extension Connection {
     /// `VACUUM INTO path`: a compacted copy (journal mode of the copy: DELETE).
     /// Replaces this database's contents with the SQLite file at `path`, through the online backup API
     /// in one write transaction: other connections see the old contents or the new, never a mix.
-    public func restore(from path: String) throws {
+    public func restore(from path: String, progress: ((_ done: Int64, _ total: Int64) -> Void)? = nil) throws {
         let db = try db()
         var source: OpaquePointer?
         var rc = sqlite3_open_v2(path, &source, SQLITE_OPEN_READONLY, nil)
@@ -138,7 +138,10 @@ extension Connection {
         defer { sqlite3_close_v2(source) }
         guard let backup = sqlite3_backup_init(db, "main", source, "main") else { throw DatabaseError.last(db) }
         repeat {
-            rc = sqlite3_backup_step(backup, -1)
+            // In steps of 4096 pages, so a large restore can report how far it is.
+            rc = sqlite3_backup_step(backup, progress == nil ? -1 : 4096)
+            let total = Int64(sqlite3_backup_pagecount(backup))
+            progress?(total - Int64(sqlite3_backup_remaining(backup)), total)
             if rc == SQLITE_BUSY || rc == SQLITE_LOCKED { sqlite3_sleep(25) }
         } while rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED
         let finish = sqlite3_backup_finish(backup)
