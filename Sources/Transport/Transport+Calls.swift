@@ -132,7 +132,15 @@ extension Transport {
             throw .shutdown
         }
         var pool = callPools[address] ?? CallPool()
-        pool.connections.removeAll { $0.isDead }
+        // Connections idle for longer than the ping interval are retired before the peer's read deadline closes
+        // them under a request that is on its way.
+        let now = monotonicNow()
+        var stale: [CallConnection] = []
+        pool.connections.removeAll { connection in
+            if connection.retireIfIdle(since: now - configuration.pingInterval) { stale.append(connection) }
+            return connection.isDead
+        }
+        defer { for connection in stale { connection.socket.shutdown() } }
         var best: (connection: CallConnection, inflight: Int)?
         for connection in pool.connections {
             let inflight = connection.inflight
@@ -245,6 +253,8 @@ final class CallConnection: @unchecked Sendable {
     private let lock = NSLock()
     private var pending: [UInt64: CallState] = [:]
     private var dead = false
+    /// Monotonic time of the last registration or completion.
+    private var lastUsed = monotonicNow()
 
     init(address: String, socket: Socket) {
         self.address = address
@@ -259,18 +269,23 @@ final class CallConnection: @unchecked Sendable {
         lock.withLock {
             guard !dead else { return false }
             pending[id] = state
+            lastUsed = monotonicNow()
             return true
         }
     }
 
     func unregister(_ id: UInt64) -> CallState? {
-        lock.withLock { pending.removeValue(forKey: id) }
+        lock.withLock {
+            lastUsed = monotonicNow()
+            return pending.removeValue(forKey: id)
+        }
     }
 
-    /// Marks the connection dead if nothing is pending on it; true if it did.
-    func retireIfIdle() -> Bool {
+    /// Marks the connection dead if nothing is pending on it (and it was last used before `since`, if given);
+    /// true if it did.
+    func retireIfIdle(since: Double = .infinity) -> Bool {
         lock.withLock {
-            guard pending.isEmpty, !dead else { return false }
+            guard pending.isEmpty, !dead, lastUsed < since else { return false }
             dead = true
             return true
         }

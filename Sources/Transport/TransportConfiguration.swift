@@ -20,8 +20,9 @@ public struct TransportConfiguration: Sendable {
     public var reconnectBackoffMin: Double = 0.05
     /// …up to this, and resets after a successful dial.
     public var reconnectBackoffMax: Double = 2
-    /// An idle one-way connection sends a ping this often so the peer's read deadline does not close it.
-    /// Keep it well below the peers' `readTimeout`.
+    /// An idle one-way connection sends a ping this often so the peer's read deadline does not close it, and a
+    /// pooled call connection idle for longer is closed rather than reused. Keep it well below the peers'
+    /// `readTimeout`.
     public var pingInterval: Double = 10
     /// Pooled call connections per peer address; calls are multiplexed over them by request id.
     public var maxCallConnectionsPerPeer: Int = 4
