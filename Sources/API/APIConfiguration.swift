@@ -27,6 +27,20 @@ public struct APIConfiguration: Sendable {
     public var randomSource: (@Sendable () -> UInt64)? = nil
     /// Wall-clock time in seconds since the Unix epoch, for rewriting `'now'`; nil: the system clock.
     public var wallClock: (@Sendable () -> Double)? = nil
+    /// Queued writes (REFERENCE §4): `-write-queue-capacity` (requests held before writers wait).
+    public var writeQueueCapacity: Int = 1024
+    /// `-write-queue-batch-size`: requests per batch.
+    public var writeQueueBatchSize: Int = 128
+    /// `-write-queue-timeout` in seconds: a batch is written this long after its first request at the latest.
+    public var writeQueueTimeout: Double = 0.05
+    /// `-write-queue-tx`: wrap each batch in a transaction.
+    public var writeQueueTransaction: Bool = false
+    /// Seconds between attempts to write a batch that failed (no leader, leadership lost, ...).
+    public var writeQueueRetryInterval: Double = 1
+    /// The first queued write's sequence number minus one; nil: the start time in Unix nanoseconds.
+    public var writeQueueSequenceStart: Int64? = nil
+    /// How long `shutdown()` keeps trying to write what is queued before giving up (seconds).
+    public var writeQueueDrainTimeout: Double = 10
 
     public init(
         advertisedAddress: String, bindAddress: String? = nil, allowOrigin: String? = nil,
@@ -60,5 +74,14 @@ enum MonotonicClock {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+enum WallClock {
+    /// Now, in nanoseconds since the Unix epoch.
+    static func unixNanoseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 }

@@ -100,8 +100,7 @@ extension APIHandler {
 
     func handleExecute(_ ctx: Context) {
         if ctx.params.has("queue") {
-            // TODO(queued writes): `?queue` batching with sequence numbers and `?wait`.
-            notImplemented(ctx)
+            handleQueuedExecute(ctx)
             return
         }
         guard let parsed = statements(from: ctx, allowPlainText: true) else { return }

@@ -12,6 +12,7 @@ extension APIHandler {
             ("tls", .object([("enabled", .string("false"))])),
         ]
         if let origin = configuration.allowOrigin { members.append(("allow_origin", .string(origin))) }
+        members.append(("queue", .object([("_default", writeQueueStatus())])))
         for (k, v) in configuration.extraHTTPStatus where !members.contains(where: { $0.0 == k }) {
             members.append((k, v))
         }

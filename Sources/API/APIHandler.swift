@@ -13,6 +13,8 @@ public final class APIHandler: HTTPHandler, Sendable {
     let database: any DatabaseService
     let status: any StatusService
     let admin: (any ClusterAdminService)?
+    /// Queued writes (`/db/execute?queue`), batched and written through `database`.
+    let writeQueue: WriteQueue
 
     /// `admin` serves `/remove`, `POST /leader`, `/snapshot` and `/reap`; nil answers them 501.
     public init(
@@ -23,6 +25,18 @@ public final class APIHandler: HTTPHandler, Sendable {
         self.status = status
         self.admin = admin
         self.configuration = configuration
+        self.writeQueue = WriteQueue(
+            settings: WriteQueue.Settings(
+                capacity: configuration.writeQueueCapacity, batchSize: configuration.writeQueueBatchSize,
+                timeout: configuration.writeQueueTimeout, transaction: configuration.writeQueueTransaction,
+                retryInterval: configuration.writeQueueRetryInterval, drainTimeout: configuration.writeQueueDrainTimeout),
+            database: database, sequenceStart: configuration.writeQueueSequenceStart ?? WallClock.unixNanoseconds())
+    }
+
+    /// Stops accepting queued writes and writes what is queued (retrying until the configured drain timeout).
+    /// Blocks the caller: the daemon calls it on shutdown, before stopping the HTTP server and the node.
+    public func shutdown() {
+        writeQueue.shutdown()
     }
 
     /// A node serving everything; its `ClusterAdminService` conformance, if any, is used too.

@@ -7,7 +7,9 @@ import Node
 
 enum Daemon {
     /// Starts the HTTP API on the bind address before the node opens, so status answers at once.
-    static func startHTTP(config: DaemonConfig, node: Node, logger: Logger) throws -> HTTPServer {
+    static func startHTTP(config: DaemonConfig, flags: FlagSet, node: Node, logger: Logger) throws -> (
+        server: HTTPServer, api: APIHandler
+    ) {
         var auth: AuthStore?
         if !config.authFile.isEmpty {
             guard let bytes = FileManager.default.contents(atPath: config.authFile) else {
@@ -24,14 +26,15 @@ enum Daemon {
             configuration: APIConfiguration(
                 advertisedAddress: config.httpAdv, bindAddress: config.httpAddr,
                 allowOrigin: config.allowOrigin.isEmpty ? nil : config.allowOrigin,
-                publicDirectory: config.publicDir, auth: auth, version: RaftliteVersion.version))
+                publicDirectory: config.publicDir, auth: auth, version: RaftliteVersion.version,
+                writeQueue: flags))
         let bind = HostPort(config.httpAddr)!
         let server = HTTPServer(
             configuration: HTTPServer.Configuration(host: bind.host, port: Int(bind.port)!),
             handler: handler)
         try server.start()
         logger.info("HTTP server listening", metadata: ["http.addr": "\(bind.host):\(server.boundPort)"])
-        return server
+        return (server, handler)
     }
 
     /// Blocks until SIGTERM or SIGINT arrives; returns its name.
@@ -54,6 +57,22 @@ enum Daemon {
         sigaddset(&set, SIGINT)
         pthread_sigmask(SIG_BLOCK, &set, nil)
         signal(SIGPIPE, SIG_IGN)
+    }
+}
+
+extension APIConfiguration {
+    /// The configuration with the `-write-queue-*` flags applied.
+    init(
+        advertisedAddress: String, bindAddress: String, allowOrigin: String?, publicDirectory: String?,
+        auth: AuthStore?, version: String, writeQueue flags: FlagSet
+    ) {
+        self.init(
+            advertisedAddress: advertisedAddress, bindAddress: bindAddress, allowOrigin: allowOrigin,
+            publicDirectory: publicDirectory, auth: auth, version: version)
+        writeQueueCapacity = flags.int("write-queue-capacity")
+        writeQueueBatchSize = flags.int("write-queue-batch-size")
+        writeQueueTimeout = flags.duration("write-queue-timeout")
+        writeQueueTransaction = flags.bool("write-queue-tx")
     }
 }
 

@@ -79,6 +79,7 @@ enum RaftliteFlags {
     /// Flags this build honours. Tuning flags whose features do not exist yet are accepted only at their
     /// default values (checked by `unsupportedFlags`).
     static let supported: Set<String> = [
+        "write-queue-capacity", "write-queue-batch-size", "write-queue-timeout", "write-queue-tx",
         "version", "http-addr", "http-adv-addr", "http-allow-origin", "auth", "node-id", "public-dir",
         "raft-addr", "raft-adv-addr", "fk", "db-max-ro-conns", "raft-log-level",
         "join", "join-attempts", "join-interval", "bootstrap-expect", "bootstrap-expect-timeout", "raft-non-voter",

@@ -98,8 +98,11 @@ do {
 }
 
 let server: HTTPServer
+let api: APIHandler
 do {
-    server = try Daemon.startHTTP(config: config, node: node, logger: logger)
+    let started = try Daemon.startHTTP(config: config, flags: flags, node: node, logger: logger)
+    server = started.server
+    api = started.api
 } catch {
     writeStderr("fatal: failed to start HTTP server: \(error)\n")
     exit(1)
@@ -116,6 +119,7 @@ do {
 
 let receivedSignal = Daemon.waitForTerminationSignal()
 logger.info("received \(receivedSignal), shutting down")
+api.shutdown()  // writes what the queue holds while the node still runs
 server.shutdown(gracePeriod: .seconds(10))
 node.shutdown()
 logger.info("shutdown complete")

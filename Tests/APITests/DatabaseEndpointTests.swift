@@ -136,11 +136,6 @@ import Testing
     func allowedPragmas(sql: String) {
         #expect(!SQLAnalysis.isDisallowedPragma(sql))
     }
-
-    @Test func queueIsNotImplementedYet() {
-        let r = Harness().call("POST", "/db/execute", query: "queue", json: #"["x"]"#)
-        #expect(r.status == 501)
-    }
 }
 
 @Suite struct QueryTests {

@@ -21,7 +21,7 @@ import Testing
         #expect(r.header("Content-Type") == "application/json; charset=utf-8")
         #expect(
             r.text
-                == #"{"build":{"version":"v10.3.0"},"http":{"auth":"disabled","bind_addr":"[::]:4001","tls":{"enabled":"false"}},"store":{"open":true,"raft":{"state":"Leader","term":3}}}"#
+                == #"{"build":{"version":"v10.3.0"},"http":{"auth":"disabled","bind_addr":"[::]:4001","queue":{"_default":{"batch_size":128,"max_size":1024,"sequence_number":0,"timeout":"50ms"}},"tls":{"enabled":"false"}},"store":{"open":true,"raft":{"state":"Leader","term":3}}}"#
         )
     }
 
@@ -33,7 +33,7 @@ import Testing
         }
         #expect(
             h.call("GET", "/status").text
-                == #"{"http":{"allow_origin":"*","auth":"enabled","bind_addr":"[::]:4001","cluster":{"timeout":"30s"},"tls":{"enabled":"false"}}}"#
+                == #"{"http":{"allow_origin":"*","auth":"enabled","bind_addr":"[::]:4001","cluster":{"timeout":"30s"},"queue":{"_default":{"batch_size":128,"max_size":1024,"sequence_number":0,"timeout":"50ms"}},"tls":{"enabled":"false"}}}"#
         )
     }
 
@@ -59,6 +59,14 @@ import Testing
                     "http": {
                         "auth": "disabled",
                         "bind_addr": "[::]:4001",
+                        "queue": {
+                            "_default": {
+                                "batch_size": 128,
+                                "max_size": 1024,
+                                "sequence_number": 0,
+                                "timeout": "50ms"
+                            }
+                        },
                         "tls": {
                             "enabled": "false"
                         }

@@ -129,7 +129,7 @@ func rw(_ sql: String, random: UInt64 = 42, rand: Bool = true, time: Bool = true
     }
 }
 
-@Suite struct FlagTests {
+@Suite struct StatementFlagTests {
     @Test func returningAndExplain() {
         let r = rewriter()
         #expect(r.process("INSERT INTO t VALUES(1) RETURNING id").returning)
