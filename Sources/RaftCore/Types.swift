@@ -25,8 +25,10 @@ public struct LogIndex: RawRepresentable, Hashable, Comparable, Strideable, Send
     @inlinable public init(_ value: UInt64) { self.rawValue = value }
     @inlinable public init(integerLiteral value: UInt64) { self.rawValue = value }
     @inlinable public static func < (a: LogIndex, b: LogIndex) -> Bool { a.rawValue < b.rawValue }
-    @inlinable public func distance(to other: LogIndex) -> Int { Int(other.rawValue) - Int(rawValue) }
-    @inlinable public func advanced(by n: Int) -> LogIndex { LogIndex(UInt64(Int(rawValue) + n)) }
+    // Explicit, so that equality never goes through Strideable's distance-based default.
+    @inlinable public static func == (a: LogIndex, b: LogIndex) -> Bool { a.rawValue == b.rawValue }
+    @inlinable public func distance(to other: LogIndex) -> Int { Int(bitPattern: UInt(other.rawValue &- rawValue)) }
+    @inlinable public func advanced(by n: Int) -> LogIndex { LogIndex(rawValue &+ UInt64(bitPattern: Int64(n))) }
     public var description: String { String(rawValue) }
 }
 

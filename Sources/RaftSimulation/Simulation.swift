@@ -117,6 +117,7 @@ public final class Simulation {
             crashRate = config.crashRate * 4
             partitionRate = config.partitionRate * 2
             entriesPerMessage = 1
+            eventCrashRate = 0.002
         }
         for i in 0..<nodes.count { start(i) }
     }
