@@ -101,8 +101,14 @@ func referenceCRC32(_ bytes: [UInt8]) -> UInt32 {
     return ~crc
 }
 
+/// `count` bytes of a seeded pattern that repeats every 4093 bytes (a prime, so it never lines up with buffer or
+/// chunk sizes). Built by copying blocks, so multi-megabyte payloads are cheap even in debug builds.
 func pattern(_ count: Int, seed: UInt8 = 0) -> [UInt8] {
-    (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) }
+    let block = (0..<4093).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) }
+    var out: [UInt8] = []
+    out.reserveCapacity(count)
+    while out.count < count { out += block.prefix(count - out.count) }
+    return out
 }
 
 func sequenceNumber(_ payload: [UInt8]) -> UInt32 {
