@@ -56,6 +56,29 @@ import TestSupport
             })
     }
 
+    @Test func queuedWritesOnAFollowerReachEveryReplica() throws {
+        let cluster = try RaftliteCluster(count: 3)
+        defer { cluster.stopAll() }
+        #expect(cluster.waitUntilReady(), "cluster never became ready")
+        let leader = try #require(cluster.leader())
+        #expect(try HTTP.post(cluster.httpPorts[leader], "/db/execute", json: #"["CREATE TABLE q (v INTEGER, r INTEGER)"]"#).status == 200)
+        let follower = cluster.httpPorts[(leader + 1) % 3]
+        for k in 0..<10 {
+            let r = try HTTP.post(follower, "/db/execute?queue", json: "[\"INSERT INTO q VALUES(\(k), random())\"]")
+            #expect(r.status == 200, "\(r.text)")
+        }
+        // An empty array with `wait` is a flush marker: answered once everything before it is written.
+        let marker = try HTTP.post(follower, "/db/execute?queue&wait", json: "[]")
+        #expect(marker.status == 200, "\(marker.text)")
+        #expect(try HTTP.get(follower, "/db/query?level=strong&q=SELECT%20COUNT(*)%20FROM%20q").text.contains("[[10]]"))
+        var answers: [String] = []
+        #expect(
+            eventually(timeout: 20) {
+                answers = try cluster.running.map { try cluster.localQuery($0, "SELECT v, r FROM q ORDER BY v") }
+                return Set(answers).count == 1 && answers[0].contains("[9,")
+            }, "replicas differ:\n\(answers.joined(separator: "\n"))")
+    }
+
     func sequenceNumber(_ text: String) -> Int64? {
         guard let range = text.range(of: #""sequence_number":"#) else { return nil }
         return Int64(text[range.upperBound...].prefix { $0.isNumber })
