@@ -71,6 +71,7 @@ struct FrameReader {
     private mutating func fill(
         _ count: Int, timeout: Double?, boundary: Bool, keepWaitingWhenIdle: () -> Bool = { false }
     ) throws(FrameError) {
+        precondition(count <= buffer.count, "FrameReader.fill(\(count)) exceeds its buffer")
         while available < count {
             if start == end {
                 start = 0

@@ -49,6 +49,9 @@ public final class Transport: @unchecked Sendable {
             _ = fcntl(fd, F_SETFL, O_NONBLOCK)
         }
         self.nodeID = nodeID
+        var configuration = configuration
+        // The length field is a u32; keep every frame (header included) representable.
+        configuration.maxFrameSize = min(max(configuration.maxFrameSize, 16), Int(UInt32.max) - Wire.frameHeaderSize)
         self.configuration = configuration
         self.wake = fds[0]
         self.wakeWriter = fds[1]
@@ -88,7 +91,8 @@ public final class Transport: @unchecked Sendable {
 
     /// Closes the listener and every connection, fails pending calls with `.shutdown`, drops queued messages,
     /// and waits up to `configuration.shutdownTimeout` for the transport's threads. Returns whether they all
-    /// finished (a handler that does not return is the only thing that can stop them). Idempotent.
+    /// finished (a handler that does not return is the only thing that can stop them). Idempotent. MUST NOT be
+    /// called from a handler or a call completion: it would wait for the very thread it runs on.
     @discardableResult
     public func shutdown() -> Bool {
         lock.lock()

@@ -3,6 +3,7 @@ public struct TransportConfiguration: Sendable {
     /// Largest frame body (kind prefix + payload) accepted or sent. Larger inbound frames close the connection.
     /// One-way payloads may be `maxFrameSize - 1` bytes, call payloads `maxFrameSize - 9`, responses
     /// `maxFrameSize - 8`. Bulk transfers (snapshots) are sent as a sequence of calls of at most this size.
+    /// Clamped to 16 bytes … 4 GiB − 9 (the length field is a u32).
     public var maxFrameSize: Int = 16 << 20
     /// An inbound connection that delivers no bytes for this long is closed — both while idle between frames
     /// (unless it has calls awaiting a response) and in the middle of a frame. rqlite: 30 s.
