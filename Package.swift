@@ -41,7 +41,7 @@ let package = Package(
         /// The rqlite-compatible HTTP API: routing, parameter parsing, response encoding.
         .target(name: "API", dependencies: ["HTTPServer", "SQLiteDB", "JSON", "Common", "SQLRewrite"]),
         /// Deterministic rewriting of RANDOM()/RANDOMBLOB()/'now' before statements are replicated.
-        .target(name: "SQLRewrite"),
+        .target(name: "SQLRewrite", exclude: ["DESIGN.md"]),
         /// The node shell: the worker thread owning the SQLite write connection, the read pool, status.
         .target(
             name: "Node",
