@@ -47,20 +47,20 @@ extension RaftNode {
     /// something was sent.
     @discardableResult
     mutating func sendAppend(to: NodeID, sendIfEmpty: Bool = true) -> Bool {
-        guard var pr = progress[to], to != id else { return false }
+        // Taken out of the map while mutated, so its in-flight array stays uniquely referenced (no copy).
+        guard to != id, var pr = progress.removeValue(forKey: to) else { return false }
+        defer { progress[to] = pr }
         if pr.isPaused(maxInflight: options.maxInflight) { return false }
         let prevIndex = pr.next.advanced(by: -1)
         guard let prevTerm = log.term(at: prevIndex) else {
             // The follower is behind the compaction point: InstallSnapshot (§5.3).
             pr.becomeSnapshot(snapshot.metadata.index, tick: ticks)
-            progress[to] = pr
             emit(Message(from: id, to: to, term: term, kind: .snapshot(snapshot)))
             return true
         }
         let entries = log.slice(from: pr.next, maxCount: options.maxEntriesPerMessage)
         if entries.isEmpty && !sendIfEmpty { return false }
         pr.sent(last: prevIndex.advanced(by: entries.count), entryCount: entries.count)
-        progress[to] = pr
         emit(Message(from: id, to: to, term: term,
                      kind: .append(prevIndex: prevIndex, prevTerm: prevTerm, entries: entries, commit: log.committed)))
         return true
@@ -111,7 +111,7 @@ extension RaftNode {
     }
 
     mutating func handleAppendResponse(from: NodeID, rejected: Bool, index: LogIndex, hintIndex: LogIndex, hintTerm: Term) {
-        guard var pr = progress[from] else { return }
+        guard var pr = progress.removeValue(forKey: from) else { return }
         pr.recentActive = true
         pr.lastContactTick = ticks
         if rejected {
@@ -153,7 +153,7 @@ extension RaftNode {
     }
 
     mutating func handleHeartbeatResponse(from: NodeID, context: UInt64) {
-        guard var pr = progress[from] else { return }
+        guard var pr = progress.removeValue(forKey: from) else { return }
         pr.recentActive = true
         pr.lastContactTick = ticks
         pr.probeSent = false
