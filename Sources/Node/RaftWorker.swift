@@ -106,6 +106,7 @@ final class RaftWorker: @unchecked Sendable {
         fsm = try StateMachine(path: dataDirectory + "/db.sqlite", foreignKeys: foreignKeys)
 
         snapshots = try SnapshotStore(directory: raftDir + "/snapshots")
+        try PeersRecovery.runIfRequested(raftDir: raftDir, log: log, stable: stable, fsm: fsm, snapshots: snapshots, logger: logger)
         let latest = snapshots.latest()
         if let latest, fsm.appliedIndex < latest.meta.index.rawValue {
             // The database is older than the newest snapshot (lost after a crash, or never built).

@@ -147,6 +147,29 @@ final class StateMachine {
         members.removeAll { $0.id == member.id }
     }
 
+    /// Replaces the member table and the applied position in one transaction (peers.json recovery).
+    func replaceMembers(_ newMembers: [Member], appliedIndex index: UInt64, appliedTerm term: UInt64) throws {
+        try connection.run("BEGIN IMMEDIATE")
+        do {
+            try connection.invisibly {
+                _ = try connection.rawQuery("DELETE FROM \(Self.membersTable)", [])
+                for m in newMembers {
+                    _ = try connection.rawQuery(
+                        "INSERT INTO \(Self.membersTable) (node_id, raft_addr) VALUES (?, ?)", [.text(m.id), .text(m.raftAddress)])
+                }
+                _ = try connection.rawQuery(
+                    "INSERT INTO \(Self.stateTable) (id, applied_index, applied_term) VALUES (1, ?, ?) "
+                        + "ON CONFLICT(id) DO UPDATE SET applied_index = excluded.applied_index, applied_term = excluded.applied_term",
+                    [.integer(Int64(index)), .integer(Int64(term))])
+            }
+            try connection.run("COMMIT")
+        } catch {
+            try? connection.run("ROLLBACK")
+            throw error
+        }
+        try loadState()
+    }
+
     /// Replaces the database with a snapshot image and reloads what it records.
     func restore(from path: String, progress: ((Int64, Int64) -> Void)? = nil) throws {
         try connection.restore(from: path, progress: progress)
