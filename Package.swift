@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .executable(name: "raftlited", targets: ["raftlited"]),
         .executable(name: "raftlite-sim", targets: ["raftlite-sim"]),
+        .executable(name: "raftlite", targets: ["raftlite"]),
     ],
     dependencies: [
         // Command-line parsing for the tools that use GNU-style flags (raftlite-sim, later the shell).
@@ -75,6 +76,10 @@ let package = Package(
                 "RaftSimulation", "RaftCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        /// The interactive SQL shell (rqlite's `rqlite`): line editing, dot-commands, leader redirects.
+        .executableTarget(
+            name: "raftlite",
+            dependencies: ["JSON", "Common", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // MARK: Tests
         /// Shared by the test targets: a raw-socket HTTP client, real-process launcher, polling helpers.

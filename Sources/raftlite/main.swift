@@ -1,0 +1,2 @@
+// The raftlite interactive SQL shell.
+Shell.main()
