@@ -128,8 +128,8 @@ final class LineEditor {
             cc[Int(VMIN)] = 1
             cc[Int(VTIME)] = 0
         }
-        guard tcsetattr(0, TCSAFLUSH, &raw) == 0 else { return nil }
-        defer { _ = tcsetattr(0, TCSAFLUSH, &original) }
+        guard tcsetattr(0, TCSANOW, &raw) == 0 else { return nil }  // TCSANOW keeps type-ahead
+        defer { _ = tcsetattr(0, TCSADRAIN, &original) }
 
         var line: [Character] = []
         var cursor = 0
