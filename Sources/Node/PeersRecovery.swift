@@ -28,7 +28,13 @@ enum PeersRecovery {
 
     static func parse(_ data: [UInt8]) throws -> [Peer] {
         let fail = { (why: String) in NodeError.openFailed("failed to read peers file: \(why)") }
-        guard case .array(let items) = try JSONValue.parse(data) else { throw fail("not a JSON array") }
+        let document: JSONValue
+        do {
+            document = try JSONValue.parse(data)
+        } catch {
+            throw fail("\(error)")
+        }
+        guard case .array(let items) = document else { throw fail("not a JSON array") }
         var peers: [Peer] = []
         for item in items {
             guard case .string(let id)? = item["id"], !id.isEmpty else { throw fail("a peer has no id") }
