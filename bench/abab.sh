@@ -4,7 +4,8 @@
 # then per-pair ratios (ours / etcd) and their medians. A pair is discarded, as the shared README says,
 # when the limits.sh run before it shows 4 KiB append fdatasync p50 > 1 ms, or when the 1-minute load
 # average exceeds nproc at the start of any of its runs; discarded pairs are printed and marked, and
-# the medians are given over the kept pairs and, separately and labelled as such, over all pairs.
+# the medians are given over the kept pairs and, separately and labelled as such, over every complete
+# error-free pair whatever the machine conditions (pairs with request errors or a failed driver never count).
 #
 # usage: bench/abab.sh
 # Env knobs [defaults]:
@@ -13,6 +14,7 @@
 #                      own fsync/loadavg figures; 0: only once at the start (all pairs judged by it)
 #   OUT [mktemp]       directory for the raw outputs of every run (kept; path printed at the end)
 #   MAX_S [3600]       hard cap for the whole protocol
+#   SUMMARIZE [unset]  a directory of an earlier run's raw outputs: only print its tables again
 #   SHARED_BENCH [<repo>/../shared/bench]
 #   SOURCE [tree]      what cluster.sh builds: tree (working tree) or head (last commit); RAFTLITED=path
 #                      skips the build
@@ -26,6 +28,12 @@ export SHARED_BENCH
 PAIRS=${PAIRS:-2}; LIMITS_EACH=${LIMITS_EACH:-1}; MAX_S=${MAX_S:-3600}
 [ "$PAIRS" -ge 2 ] 2>/dev/null || { echo "abab: PAIRS must be >= 2" >&2; exit 2; }
 [ -x "$SHARED_BENCH/etcd_anchor.sh" ] || { echo "abab: shared instruments not found at $SHARED_BENCH" >&2; exit 2; }
+if [ -n "${SUMMARIZE:-}" ]; then
+  # only print the tables again from the raw outputs of an earlier run
+  OUT=$SUMMARIZE; PAIRS=$(ls "$OUT"/etcd*.out 2>/dev/null | wc -l)
+  [ "$PAIRS" -ge 1 ] || { echo "abab: no etcd*.out in $OUT" >&2; exit 2; }
+  [ -f "$OUT/limits2.out" ] && LIMITS_EACH=1 || LIMITS_EACH=0
+else
 OUT=${OUT:-$(mktemp -d /tmp/raftlite-abab.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -76,8 +84,10 @@ for p in $(seq 1 "$PAIRS"); do
   run "ours$p" "$HERE/cluster.sh"
 done
 
+fi  # SUMMARIZE
+
 python3 - "$OUT" "$PAIRS" "$LIMITS_EACH" "$(nproc)" <<'EOF'
-import os, re, statistics, sys
+import math, os, re, statistics, sys
 out, pairs, limits_each, nproc = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
 
 def lines(name):
@@ -88,8 +98,9 @@ def kv(line):
     return dict(m.groups() for m in re.finditer(r"(\w+)=(\S+)", line))
 
 def fnum(x):
-    try: return float(x)
+    try: v = float(x)
     except (TypeError, ValueError): return None
+    return v if math.isfinite(v) else None   # httpload prints -nan when nothing completed
 
 def find(name, prefix, **want):
     """first RESULT line of run NAME starting with PREFIX whose key=value pairs include WANT"""
@@ -131,11 +142,15 @@ for p in range(1, pairs + 1):
     errs = sum(int(g(d, "errors") or 0) for d in (eseq, e16, e64, oseq, o16, o64, ob16) if d)
     missing = [n for n, d in (("etcd seq", eseq), ("etcd 16", e16), ("etcd 64", e64), ("ours seq", oseq),
                                ("ours 16", o16), ("ours 64", o64), ("ours bulk", ob16), ("limits fsync", fs)) if d is None]
-    why = []
+    why, broken = [], []
     if fsync_p50_ms is not None and fsync_p50_ms > 1.0: why.append(f"fsync p50 {fsync_p50_ms:.2f} ms > 1 ms")
     if loads and max(loads) > nproc: why.append(f"loadavg {max(loads):.2f} > nproc {nproc}")
-    if missing: why.append("missing: " + ", ".join(missing))
-    if errs: why.append(f"{errs} request errors")
+    if missing: broken.append("missing: " + ", ".join(missing))
+    if errs: broken.append(f"{errs} request errors")
+    for n in (e, o):
+        rc = next((kv(l).get("rc") for l in lines(n) if l.startswith("END ")), None)
+        if rc not in (None, "0"): broken.append(f"{n} exited with status {rc}")
+    why += broken
     r = dict(pair=p, fsync=fsync_p50_ms, floor=floor_ms, load=max(loads) if loads else None,
              etcd_p50=g(eseq, "p50_ms"), etcd_p99=g(eseq, "p99_ms"), etcd16=g(e16, "req_per_s"), etcd64=g(e64, "req_per_s"),
              ours_p50=g(oseq, "p50_ms"), ours_p99=g(oseq, "p99_ms"), ours16=g(o16, "req_per_s"), ours64=g(o64, "req_per_s"),
@@ -144,7 +159,7 @@ for p in range(1, pairs + 1):
     r["r16"] = ratio(r["ours16"], r["etcd16"]); r["r64"] = ratio(r["ours64"], r["etcd64"])
     r["r_bulk"] = ratio(r["bulk16"], r["ours16"]); r["r_floor"] = ratio(r["ours_p50"], floor_ms)
     r["r_read"] = ratio(r["ours_read"], r["etcd_read"])
-    r["kept"] = not why; r["why"] = "; ".join(why)
+    r["kept"] = not why; r["valid"] = not broken; r["why"] = "; ".join(why)
     rows.append(r)
 
 f = lambda x, d=2: "-" if x is None else f"{x:.{d}f}"
@@ -170,14 +185,16 @@ def med(sel, k):
     v = [r[k] for r in sel if r[k] is not None]
     return (statistics.median(v), len(v)) if v else (None, 0)
 kept = [r for r in rows if r["kept"]]
+valid = [r for r in rows if r["valid"]]
 print()
-print(f"MEDIANS  kept pairs: {len(kept)} of {len(rows)}" + ("" if kept else "  (none kept: the all-pairs column is NOT a valid result under the shared README's rule)"))
-print(f"{'figure':52s} {'median(kept)':>12s} {'median(all)':>12s}  target")
+print(f"MEDIANS  kept pairs: {len(kept)} of {len(rows)}; complete error-free pairs: {len(valid)}"
+      + ("" if kept else "  (none kept: the 'valid' column ignores the machine-condition rule and is NOT a result under the shared README)"))
+print(f"{'figure':52s} {'median(kept)':>12s} {'median(valid)':>13s}  target")
 for k, label, target in keys:
-    mk, _ = med(kept, k); ma, _ = med(rows, k)
-    print(f"{label:52s} {f(mk):>12s} {f(ma):>12s}  {target}")
+    mk, _ = med(kept, k); mv, _ = med(valid, k)
+    print(f"{label:52s} {f(mk):>12s} {f(mv):>13s}  {target}")
 for k, label, target in keys:
-    mk, nk = med(kept, k); ma, na = med(rows, k)
-    print(f"RESULT abab ratio={k} median_kept={f(mk, 3)} kept={nk} median_all={f(ma, 3)} pairs={na}")
+    mk, nk = med(kept, k); mv, nv = med(valid, k)
+    print(f"RESULT abab ratio={k} median_kept={f(mk, 3)} kept={nk} median_valid={f(mv, 3)} valid={nv}")
 EOF
 echo "abab: raw outputs in $OUT" >&2

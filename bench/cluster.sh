@@ -15,6 +15,8 @@
 #   SOURCE       [tree]        tree: build the working tree; head: build the last commit (exported
 #                              under $SCRATCH_PATH/head-src, built in $SCRATCH_PATH/head-build)
 #   BUILD_ONLY   [0]           1: build, print the binary's path, exit (bench/abab.sh builds once)
+#   LOAD         [$SHARED_BENCH/sql_load.sh]  the load command, run as `$LOAD <leader host:port>` with
+#                              NODE_PIDS, LEADER_PID and NODE_WORK exported (bench/profile.sh uses it)
 #   KEEP_LOGS    [0]           1: keep the node logs (path printed) instead of removing them
 # Anything else in the environment (SEQ_N, CONC, DUR, BATCH, QUEUED, READS, VAL_SIZE) goes to
 # sql_load.sh unchanged.
@@ -89,8 +91,10 @@ for root, dirs, files in os.walk(dst):
 PYEOF
   rm -rf "$EXPORT"
   echo "INFO building HEAD $(git -C "$REPO" rev-parse --short HEAD) from $BUILD_PKG" >&2
+  BUILT_DESC="head@$(git -C "$REPO" rev-parse --short HEAD)"
 fi
 if [ -z "${RAFTLITED:-}" ]; then
+  [ -n "${BUILT_DESC:-}" ] || BUILT_DESC="tree@$(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- Sources Package.swift 2>/dev/null || echo +edits)"
   echo "INFO building raftlited (release, scratch $SCRATCH_PATH)" >&2
   # The working tree is shared: a source edited mid-build fails it ("was modified during the build");
   # such a build is retried (3 attempts), any other failure is final.
@@ -98,7 +102,7 @@ if [ -z "${RAFTLITED:-}" ]; then
   for attempt in 1 2 3; do
     left=$(( BUILD_END - $(date +%s) )); [ "$left" -gt 0 ] || break
     if (cd "$BUILD_PKG" && timeout "$left" swift build -c release --product raftlited \
-          --scratch-path "$SCRATCH_PATH" 2>&1 | tee /dev/stderr | tail -50 >"/tmp/raftlite-bench-build.$$"; \
+          --scratch-path "$SCRATCH_PATH" 2>&1 | tee -a /dev/stderr | tail -50 >"/tmp/raftlite-bench-build.$$"; \
         exit "${PIPESTATUS[0]}"); then built=1; break; fi
     grep -q "modified during the build" "/tmp/raftlite-bench-build.$$" || break
     echo "INFO a source changed during the build; retrying ($attempt)" >&2
@@ -180,7 +184,7 @@ agreed() {
 wait_until "$DEADLINE" agreed || {
   echo "cluster: no agreed leader with 3 reachable voters within ${READY_S}s (leaders: $(leader_of 1)/$(leader_of 2)/$(leader_of 3); nodes: $(curl -s -m 2 "http://${HTTP[1]}/nodes?ver=2"))" >&2; exit 1; }
 LEADER_HTTP=${HTTP[$LEADER]}
-echo "RESULT cluster nodes=3 leader=$LEADER leader_http=$LEADER_HTTP build=release ready_s=$(( READY_S - (DEADLINE - $(date +%s)) )) raftlited=$RAFTLITED loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
+echo "RESULT cluster nodes=3 leader=$LEADER leader_http=$LEADER_HTTP build=release source=${BUILT_DESC:-given} ready_s=$(( READY_S - (DEADLINE - $(date +%s)) )) raftlited=$RAFTLITED loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
 
 # 5) optional system-call counts per node (perf tracepoints; cheap, unlike strace)
 PERF_T0=""
@@ -198,7 +202,8 @@ if [ "$SYSCOUNT" = 1 ]; then
 fi
 
 # 6) the shared load driver against the leader; each output line gets its arrival time (for SYSCOUNT)
-"$SHARED_BENCH/sql_load.sh" "$LEADER_HTTP" > >(while IFS= read -r line; do
+export NODE_PIDS="${PIDS[1]} ${PIDS[2]} ${PIDS[3]}" LEADER_PID="${PIDS[$LEADER]}" NODE_WORK="$WORK"
+${LOAD:-"$SHARED_BENCH/sql_load.sh"} "$LEADER_HTTP" > >(while IFS= read -r line; do
     printf '%s %s\n' "$(date +%s.%N)" "$line"; done > "$WORK/sql_load.out") &
 LOAD=$!; AUX+=("$LOAD")
 wait "$LOAD"; RC=$?
