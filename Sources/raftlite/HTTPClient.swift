@@ -116,6 +116,7 @@ final class HTTPClient {
         useTimeout: Bool = true, uploadProgress: ((Int, Int) -> Void)? = nil,
         sink: ((ArraySlice<UInt8>, Int?) throws -> Void)? = nil
     ) throws -> HTTPResponse {
+        interruptRequested = 0
         var failures: [String] = []
         for attempt in 0..<endpoints.count {
             let index = (current + attempt) % endpoints.count
@@ -256,7 +257,10 @@ final class HTTPClient {
         while sent < size {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, min($0.count, size - sent)) }
             if n < 0 {
-                if errno == EINTR { continue }
+                if errno == EINTR {
+                    try checkInterrupt()
+                    continue
+                }
                 throw ShellError("cannot read \(path): \(errnoText())")
             }
             if n == 0 { throw ShellError("\(path) shrank while it was being sent") }
@@ -268,6 +272,24 @@ final class HTTPClient {
 }
 
 func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
+
+/// Set by the SIGINT handler the interactive shell installs (without SA_RESTART, so a blocked socket call
+/// returns EINTR): Ctrl-C abandons the request in progress instead of ending the shell.
+nonisolated(unsafe) var interruptRequested: sig_atomic_t = 0
+
+/// Throws when Ctrl-C was pressed; called where a system call returned EINTR.
+func checkInterrupt() throws {
+    if interruptRequested != 0 { throw ShellError("interrupted") }
+}
+
+/// Makes Ctrl-C interrupt requests rather than end the process.
+func installInterruptHandler() {
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = { _ in interruptRequested = 1 }
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = 0
+    sigaction(SIGINT, &action, nil)
+}
 
 /// One TCP connection with a read buffer.
 private final class Connection {
@@ -315,6 +337,7 @@ private final class Connection {
             }
             lastError = errno == EINPROGRESS ? ETIMEDOUT : errno
             _ = Glibc.close(fd)
+            if lastError == EINTR && interruptRequested != 0 { throw ShellError("interrupted") }
         }
         throw ConnectFailure(message: "cannot connect to \(endpoint.display): \(errnoText(lastError))")
     }
@@ -343,7 +366,10 @@ private final class Connection {
         while offset < array.count {
             let n = array.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
             if n < 0 {
-                if errno == EINTR { continue }
+                if errno == EINTR {
+                    try checkInterrupt()
+                    continue
+                }
                 if errno == EPIPE || errno == ECONNRESET { throw StaleConnection() }
                 if errno == EAGAIN || errno == EWOULDBLOCK { throw ShellError("timed out sending to \(endpoint.display)") }
                 throw ShellError("cannot send to \(endpoint.display): \(errnoText())")
@@ -370,7 +396,10 @@ private final class Connection {
                 if !receivedAny { throw StaleConnection() }
                 return false
             }
-            if errno == EINTR { continue }
+            if errno == EINTR {
+                try checkInterrupt()
+                continue
+            }
             if errno == ECONNRESET && !receivedAny { throw StaleConnection() }
             if errno == EAGAIN || errno == EWOULDBLOCK {
                 throw ShellError("timed out waiting for \(endpoint.display) (raise it with -t/--http-timeout)")

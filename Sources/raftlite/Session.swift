@@ -44,6 +44,7 @@ final class Session {
         if let raw = getenv("RAFTLITE_HISTFILESIZE"), let n = Int(String(cString: raw)), n >= 0 { limit = n }
         editor = LineEditor(interactive: interactive, historyPath: historyPath, historyLimit: limit)
         if interactive {
+            installInterruptHandler()
             writeAll(1, Array("Connected to \(client.endpoint.display). Enter \".help\" for usage hints.\n".utf8))
         }
         var pending = ""

@@ -13,11 +13,12 @@ struct Shell: ParsableCommand {
         commandName: "raftlite",
         abstract: "Interactive SQL shell for Raftlite (and rqlite) nodes.",
         discussion: """
-            Statements end with ';' and may span lines; lines starting with '.' are commands (.help lists them).
-            When standard input is not a terminal, SQL is read from it line by line, without prompt or line
-            editing; the exit status is then 1 if any statement or command failed.
-            Environment: RQLITE_HOST=[scheme:]//host[:port] (used for what -H/-p/-s leave unset);
-            RAFTLITE_HISTFILESIZE (lines of ~/.raftlite_history, default 100, 0 deletes it).
+            Statements end with ';' and may span lines; lines starting with '.' are commands (.help lists \
+            them). When standard input is not a terminal, SQL is read from it line by line, without prompt \
+            or line editing, and the exit status is 1 if any statement or command failed.
+
+            Environment: RQLITE_HOST=[scheme:]//host[:port] supplies what -H, -p and -s leave unset; \
+            RAFTLITE_HISTFILESIZE is how many lines ~/.raftlite_history keeps (default 100; 0 deletes it).
             """)
 
     @Option(name: [.customShort("H"), .long], help: "Node host address (default 127.0.0.1).")
@@ -35,7 +36,7 @@ struct Shell: ParsableCommand {
     @Option(name: [.short, .long], help: "Basic auth credentials in the form username:password.")
     var user: String?
 
-    @Option(name: [.short, .customLong("http-timeout")], help: "HTTP timeout (Go duration or seconds; 0 waits forever; not applied to .boot and .restore).")
+    @Option(name: [.customShort("t"), .customLong("http-timeout")], help: "HTTP timeout (Go duration or seconds; 0 waits forever; not applied to .boot and .restore).")
     var httpTimeout: String = "30s"
 
     @Option(name: [.short, .long], help: "Comma-separated host:port fallbacks, tried when the current host cannot be reached.")

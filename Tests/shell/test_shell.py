@@ -288,6 +288,132 @@ def test_follows_leader_redirects_with_credentials(binaries, node, redirector, h
     assert "Error: unauthorized" in r.stderr
 
 
+# MARK: backups and restores, through a small fake node that serves them
+
+
+BACKUP = b"SQLite format 3\x00" + bytes(range(256)) * (3 * 4096)  # 3 MiB and a header
+
+
+class BackupServer(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    loads = []
+
+    def do_GET(self):
+        if self.path.startswith("/db/backup") and "fmt=sql" in self.path:
+            # Chunked, as a streamed dump would be.
+            self.send_response(200)
+            self.send_header("Content-Type", "application/sql")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(3):
+                chunk = f"INSERT INTO t VALUES({i});\n".encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        elif self.path.startswith("/db/backup"):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(BACKUP)))
+            self.end_headers()
+            for i in range(0, len(BACKUP), 65536):
+                self.wfile.write(BACKUP[i:i + 65536])
+        else:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.loads.append((self.path, self.headers.get("Content-Type"), body))
+        reply = b'{"results":[]}' if self.path.startswith("/db/load") else b""
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def backup_server():
+    handler = type("B", (BackupServer,), {"loads": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], handler.loads
+    server.shutdown()
+    server.server_close()
+
+
+def test_backup_streams_to_file_and_restore_uploads_it(binaries, backup_server, home, tmp_path):
+    port, loads = backup_server
+    backup, dump, sql = tmp_path / "b.sqlite", tmp_path / "d.sql", tmp_path / "in.sql"
+    sql.write_text("CREATE TABLE x(a);\n")
+    r = shell(["-p", str(port)],
+              f".backup {backup}\n.dump {dump} t1 t2\n.restore {backup}\n.restore {sql}\n.boot {backup}\n.boot {sql}\n",
+              home=home)
+    assert backup.read_bytes() == BACKUP
+    assert dump.read_text() == "INSERT INTO t VALUES(0);\nINSERT INTO t VALUES(1);\nINSERT INTO t VALUES(2);\n"
+    assert r.stdout.count("database restored successfully") == 2
+    assert "backup file written successfully" in r.stdout and "SQL text file written successfully" in r.stdout
+    assert "node booted successfully" in r.stdout
+    assert "is not a SQLite database file" in r.stderr  # .boot of SQL text is refused before sending
+    assert [(p, t) for p, t, _ in loads] == [
+        ("/db/load", "application/octet-stream"), ("/db/load", "text/plain"), ("/boot", "application/octet-stream")]
+    assert loads[0][2] == BACKUP and loads[1][2] == b"CREATE TABLE x(a);\n" and loads[2][2] == BACKUP
+    assert "\r" not in r.stderr  # no progress line when standard error is not a terminal
+
+
+def test_backup_progress_on_a_terminal(binaries, backup_server, home, tmp_path):
+    port, _ = backup_server
+    c = spawn(port, home)
+    try:
+        c.expect_exact(f"127.0.0.1:{port}> ")
+        c.send(f".backup {tmp_path}/p.sqlite\r")
+        c.expect(r"Backing up: [0-9.]+ [KM]iB of 3\.0 MiB \(\d+%\)")
+        c.expect_exact("backup file written successfully")
+        c.send(".quit\r")
+        c.expect_eof()
+    finally:
+        c.close()
+    assert (tmp_path / "p.sqlite").read_bytes() == BACKUP
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections (in the kernel's backlog) and never answers."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    yield s.getsockname()[1]
+    s.close()
+
+
+def test_http_timeout(binaries, silent_port, home):
+    started = time.monotonic()
+    r = shell(["-p", str(silent_port), "-t", "500ms"], "SELECT 1;\n", home=home)
+    assert r.returncode == 1
+    assert f"Error: timed out waiting for 127.0.0.1:{silent_port}" in r.stderr
+    assert time.monotonic() - started < 20
+
+
+def test_ctrl_c_abandons_a_request_not_the_shell(binaries, silent_port, home):
+    c = spawn(silent_port, home)
+    try:
+        prompt = f"127.0.0.1:{silent_port}> "
+        c.expect_exact(prompt)
+        c.send("SELECT 1;\r")
+        time.sleep(0.5)
+        c.send("\x03")
+        c.expect_exact("Error: interrupted")
+        c.expect_exact(prompt)
+        c.send(".quit\r")
+        c.expect_eof()
+    finally:
+        c.close()
+    assert c.exitstatus == 0
+
+
 # MARK: pseudo-terminal
 
 UP, LEFT, RIGHT, HOME_KEY, END_KEY = "\x1b[A", "\x1b[D", "\x1b[C", "\x1b[H", "\x1b[F"
@@ -300,7 +426,9 @@ class Terminal:
     def __init__(self, argv, env):
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
-        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+        # A session of its own with the terminal as its controlling terminal, so Ctrl-C raises SIGINT.
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+                                     preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
         os.close(slave)
         self.fd = master
         self.buffer = ""
@@ -349,13 +477,13 @@ class Terminal:
         os.close(self.fd)
 
 
-def spawn(node, home, extra_env=None):
+def spawn(node, home, extra_env=None, args=()):
     env = dict(os.environ)
     env.pop("RQLITE_HOST", None)
     env["HOME"] = str(home)
     env["TERM"] = "xterm"
     env.update(extra_env or {})
-    return Terminal([RAFTLITE, "-H", "127.0.0.1", "-p", str(node)], env)
+    return Terminal([RAFTLITE, "-H", "127.0.0.1", "-p", str(node), *args], env)
 
 
 def test_terminal_session(binaries, node, home):
