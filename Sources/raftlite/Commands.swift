@@ -313,7 +313,7 @@ extension Session {
         }
         defer { close(fd) }
         var header = [UInt8](repeating: 0, count: 16)
-        let n = header.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 16) }
+        let n = header.withUnsafeMutableBytes { posixRead(fd, $0.baseAddress, 16) }
         let isSQLite = n == 16 && header == Array("SQLite format 3\u{0}".utf8)
         return (Int(st.st_size), isSQLite)
     }

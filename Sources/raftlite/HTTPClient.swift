@@ -250,7 +250,7 @@ final class HTTPClient {
     private func sendFile(_ c: Connection, path: String, size: Int, progress: ((Int, Int) -> Void)?) throws {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw ShellError("cannot open \(path): \(errnoText())") }
-        defer { _ = Glibc.close(fd) }
+        defer { _ = posixClose(fd) }
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         var sent = 0
         progress?(0, size)
@@ -273,6 +273,20 @@ final class HTTPClient {
 
 func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
+/// The C library's close, read and write, under names the shell's own `close`/`read` methods do not shadow.
+#if canImport(Glibc)
+let posixClose = Glibc.close
+let posixRead = Glibc.read
+let posixWrite = Glibc.write
+/// SIGPIPE is ignored too; MSG_NOSIGNAL keeps a closed socket from raising it even when it is not.
+let sendFlags = Int32(MSG_NOSIGNAL)
+#else
+let posixClose = Darwin.close
+let posixRead = Darwin.read
+let posixWrite = Darwin.write
+let sendFlags: Int32 = 0
+#endif
+
 /// Set by the SIGINT handler the interactive shell installs (without SA_RESTART, so a blocked socket call
 /// returns EINTR): Ctrl-C abandons the request in progress instead of ending the shell.
 nonisolated(unsafe) var interruptRequested: sig_atomic_t = 0
@@ -285,7 +299,11 @@ func checkInterrupt() throws {
 /// Makes Ctrl-C interrupt requests rather than end the process.
 func installInterruptHandler() {
     var action = sigaction()
+    #if os(Linux)
     action.__sigaction_handler.sa_handler = { _ in interruptRequested = 1 }
+    #else
+    action.__sigaction_u.__sa_handler = { _ in interruptRequested = 1 }
+    #endif
     sigemptyset(&action.sa_mask)
     action.sa_flags = 0
     sigaction(SIGINT, &action, nil)
@@ -336,7 +354,7 @@ private final class Connection {
                 return Connection(fd: fd, endpoint: endpoint)
             }
             lastError = errno == EINPROGRESS ? ETIMEDOUT : errno
-            _ = Glibc.close(fd)
+            _ = posixClose(fd)
             if lastError == EINTR && interruptRequested != 0 { throw ShellError("interrupted") }
         }
         throw ConnectFailure(message: "cannot connect to \(endpoint.display): \(errnoText(lastError))")
@@ -357,14 +375,14 @@ private final class Connection {
     }
 
     func close() {
-        _ = Glibc.close(fd)
+        _ = posixClose(fd)
     }
 
     func write<C: Collection<UInt8>>(_ bytes: C) throws {
         let array = Array(bytes)
         var offset = 0
         while offset < array.count {
-            let n = array.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            let n = array.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, sendFlags) }
             if n < 0 {
                 if errno == EINTR {
                     try checkInterrupt()
