@@ -6,8 +6,8 @@
   * against the real raftlited (env RAFTLITED, default .build/debug/raftlited) on 127.0.0.1 free ports:
     the node starts with the environment's settings (seen in /status and /nodes), user flags win, ENABLE_FK
     turns foreign keys on, SIGTERM to the entrypoint's PID stops the daemon gracefully (the entrypoint
-    exec'd it), the image's health check script follows /readyz, and the compose file's cluster command
-    forms a 3-node cluster.
+    exec'd it), the image's health check script follows /readyz, the binary placed as the image places
+    it finds the dashboard, and the compose file's cluster command forms a 3-node cluster.
 - docker/Dockerfile: its runtime packages exist in Debian bookworm's package lists (apt-cache), they are
   the runtime halves of the -dev packages the build stage installs, and they provide every C library
   the binary links; plus the image layout rqlite users expect.
@@ -493,6 +493,29 @@ def test_the_dashboard_lands_where_the_daemon_looks_for_it():
     expected = os.path.normpath(os.path.join(os.path.dirname(binary), "../share/raftlite")) + "/"
     assert share == expected
     assert (REPO / "public/index.html").exists()
+
+
+def test_the_images_layout_serves_the_dashboard(raftlited, tmp, nodes):
+    """The binary and public/ placed where the Dockerfile copies them (under a temporary root): the
+    daemon finds the dashboard by itself, as it will in the image."""
+    _, runtime = dockerfile_stages()
+    binary = next(l.split()[-1] for l in runtime if l.startswith("COPY --from=build") and l.endswith("/raftlited"))
+    share = next(l.split()[-1] for l in runtime if l.startswith("COPY --from=build") and "share/raftlite" in l)
+    root = tmp / "root"
+    (root / binary.lstrip("/")).parent.mkdir(parents=True)
+    shutil.copy2(raftlited, root / binary.lstrip("/"))  # a copy, not a link: the daemon resolves /proc/self/exe
+    shutil.copytree(REPO / "public", root / share.lstrip("/") / "public")
+    elsewhere = tmp / "cwd"
+    elsewhere.mkdir()
+    node = nodes("n1", NODE_ID="layout")
+    node.log = open(node.log_path, "w")
+    node.proc = subprocess.Popen([str(ENTRYPOINT), "run"], cwd=elsewhere, stdout=node.log, stderr=subprocess.STDOUT,
+                                 env=entrypoint_env(RAFTLITED=str(root / binary.lstrip("/")), **node.env))
+    node.wait_ready()
+    code, body = http_get(node.http_port, "/console/")
+    assert code == 200, body
+    assert body == (REPO / "public/index.html").read_text()
+    assert node.stop() == 0, node.output()
 
 
 def test_dockerignore_keeps_build_output_and_data_out_of_the_context():
