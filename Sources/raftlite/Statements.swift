@@ -75,6 +75,28 @@ struct StatementSplitter {
             i += 1
         }
         let rest = start < chars.count ? String(String.UnicodeScalarView(chars[start...])) : ""
-        return (statements, rest)
+        return (statements, isBlank(rest) ? "" : rest)
+    }
+
+    /// Whether text holds nothing but whitespace and complete comments (nothing to send, nothing to wait for).
+    static func isBlank(_ text: String) -> Bool {
+        let chars = Array(text.unicodeScalars)
+        var i = 0
+        while i < chars.count {
+            let c = chars[i]
+            if c.properties.isWhitespace {
+                i += 1
+            } else if c == "-" && i + 1 < chars.count && chars[i + 1] == "-" {
+                while i < chars.count && chars[i] != "\n" { i += 1 }
+            } else if c == "/" && i + 1 < chars.count && chars[i + 1] == "*" {
+                i += 2
+                while i + 1 < chars.count && !(chars[i] == "*" && chars[i + 1] == "/") { i += 1 }
+                if i + 1 >= chars.count { return false }  // an unterminated comment continues on the next line
+                i += 2
+            } else {
+                return false
+            }
+        }
+        return true
     }
 }

@@ -400,7 +400,7 @@ def test_http_timeout(binaries, silent_port, home):
 def test_ctrl_c_abandons_a_request_not_the_shell(binaries, silent_port, home):
     c = spawn(silent_port, home)
     try:
-        prompt = f"127.0.0.1:{silent_port}> "
+        prompt = f"\r\n127.0.0.1:{silent_port}> "
         c.expect_exact(prompt)
         c.send("SELECT 1;\r")
         time.sleep(0.5)
@@ -487,7 +487,8 @@ def spawn(node, home, extra_env=None, args=()):
 
 
 def test_terminal_session(binaries, node, home):
-    prompt = f"127.0.0.1:{node}> "
+    # A fresh prompt follows a line break; the editor's redraws of the line being typed start with a bare \r.
+    prompt = f"\r\n127.0.0.1:{node}> "
     c = spawn(node, home)
     try:
         c.expect_exact(prompt)
@@ -516,7 +517,10 @@ def test_terminal_session(binaries, node, home):
         c.expect_exact("| five |")
         c.expect_exact(prompt)
 
-        # A statement over several lines gets a continuation prompt.
+        # A comment alone is not the start of a statement; a statement over several lines gets a
+        # continuation prompt.
+        c.send("-- just a comment\r")
+        c.expect_exact(prompt)
         c.send("SELECT y\r")
         c.expect_exact("...> ")
         c.send("FROM p;\r")
