@@ -159,8 +159,10 @@ class Node:
 
     def start(self, raftlited):
         self.log = open(self.log_path, "w")
+        # A session of its own: should the entrypoint ever stop exec'ing, the cleanup still reaches the
+        # daemon through the process group the entrypoint's PID leads.
         self.proc = subprocess.Popen([str(ENTRYPOINT), *self.args], env=entrypoint_env(RAFTLITED=raftlited, **self.env),
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
     def output(self):
@@ -205,10 +207,14 @@ def nodes(tmp):
 
     yield make
     for n in started:
-        if n.proc is not None and n.proc.poll() is None:
-            n.proc.kill()
-            n.proc.wait()
-        if n.proc is not None and not n.log.closed:
+        if n.proc is None:
+            continue
+        try:
+            os.killpg(n.proc.pid, signal.SIGKILL)  # the group led by this entrypoint's PID, nothing else
+        except ProcessLookupError:
+            pass
+        n.proc.wait()
+        if not n.log.closed:
             n.log.close()
 
 
@@ -510,7 +516,8 @@ def test_the_images_layout_serves_the_dashboard(raftlited, tmp, nodes):
     node = nodes("n1", NODE_ID="layout")
     node.log = open(node.log_path, "w")
     node.proc = subprocess.Popen([str(ENTRYPOINT), "run"], cwd=elsewhere, stdout=node.log, stderr=subprocess.STDOUT,
-                                 env=entrypoint_env(RAFTLITED=str(root / binary.lstrip("/")), **node.env))
+                                 env=entrypoint_env(RAFTLITED=str(root / binary.lstrip("/")), **node.env),
+                                 start_new_session=True)
     node.wait_ready()
     code, body = http_get(node.http_port, "/console/")
     assert code == 200, body
