@@ -40,7 +40,7 @@ let package = Package(
         /// libmicrohttpd wrapper: Request/Response values, suspend/resume, body limits.
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"]),
         /// The rqlite-compatible HTTP API: routing, parameter parsing, response encoding.
-        .target(name: "API", dependencies: ["HTTPServer", "SQLiteDB", "JSON", "Common", "SQLRewrite"]),
+        .target(name: "API", dependencies: ["HTTPServer", "SQLiteDB", "JSON", "Common", "SQLRewrite", "CZlib"]),
         /// Deterministic rewriting of RANDOM()/RANDOMBLOB()/'now' before statements are replicated.
         .target(name: "SQLRewrite", exclude: ["DESIGN.md"]),
         /// The node shell: the worker thread owning the SQLite write connection, the read pool, status.

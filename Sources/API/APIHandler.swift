@@ -13,17 +13,19 @@ public final class APIHandler: HTTPHandler, Sendable {
     let database: any DatabaseService
     let status: any StatusService
     let admin: (any ClusterAdminService)?
+    let backups: (any BackupService)?
     /// Queued writes (`/db/execute?queue`), batched and written through `database`.
     let writeQueue: WriteQueue
 
     /// `admin` serves `/remove`, `POST /leader`, `/snapshot` and `/reap`; nil answers them 501.
     public init(
         database: any DatabaseService, status: any StatusService, admin: (any ClusterAdminService)? = nil,
-        configuration: APIConfiguration
+        backups: (any BackupService)? = nil, configuration: APIConfiguration
     ) {
         self.database = database
         self.status = status
         self.admin = admin
+        self.backups = backups
         self.configuration = configuration
         self.writeQueue = WriteQueue(
             settings: WriteQueue.Settings(
@@ -41,7 +43,9 @@ public final class APIHandler: HTTPHandler, Sendable {
 
     /// A node serving everything; its `ClusterAdminService` conformance, if any, is used too.
     public convenience init(node: any DatabaseService & StatusService, configuration: APIConfiguration) {
-        self.init(database: node, status: node, admin: node as? any ClusterAdminService, configuration: configuration)
+        self.init(
+            database: node, status: node, admin: node as? any ClusterAdminService, backups: node as? any BackupService,
+            configuration: configuration)
     }
 
     /// Headers on every response (§1.2).
@@ -142,13 +146,11 @@ public final class APIHandler: HTTPHandler, Sendable {
             guard gate(ctx, perms: [.query, .execute], methods: ["POST"], contentType: json) else { return }
             handleRequest(ctx)
         case .backup:
-            // TODO(backup and restore): binary / SQL / DELETE-mode backups, compression, vacuum, tables.
             guard gate(ctx, perms: [.backup], methods: ["GET"]) else { return }
-            notImplemented(ctx)
+            handleBackup(ctx)
         case .load:
-            // TODO(backup and restore): load a SQLite file or SQL dump through Raft.
             guard gate(ctx, perms: [.load], methods: ["POST"]) else { return }
-            notImplemented(ctx)
+            handleLoad(ctx)
         case .sql:
             guard gate(ctx, perms: [.query], methods: ["GET", "POST"], contentType: json) else { return }
             if ctx.method == "GET" && ctx.params["q"] == nil {
@@ -157,9 +159,8 @@ public final class APIHandler: HTTPHandler, Sendable {
             }
             handleSQLPreview(ctx)
         case .boot:
-            // TODO(backup and restore): single-node bulk boot bypassing Raft.
             guard gate(ctx, perms: [.load], methods: ["POST"]) else { return }
-            notImplemented(ctx)
+            handleBoot(ctx)
         case .snapshot:
             guard gate(ctx, perms: [.snapshot], methods: ["POST"]) else { return }
             handleSnapshot(ctx)

@@ -214,3 +214,56 @@ public protocol ClusterAdminService: Sendable {
     func reap(
         completion: @escaping @Sendable (Result<(snapshotsReaped: Int, walsCheckpointed: Int), ServiceError>) -> Void)
 }
+
+/// `GET /db/backup` formats (REFERENCE §11.1).
+public enum BackupFormat: Sendable, Equatable {
+    /// A SQLite file whose header marks WAL journal mode (the default).
+    case binary
+    /// A SQLite file in rollback-journal (DELETE) mode.
+    case delete
+    /// A SQL text dump, loadable by the `sqlite3` shell.
+    case sql
+}
+
+/// What `GET /db/backup` asks of the node.
+public struct BackupRequest: Sendable {
+    public var format: BackupFormat
+    public var vacuum: Bool
+    /// Tables for an SQL dump; nil = all.
+    public var tables: [String]?
+    /// Serve this node's own copy without consulting the leader.
+    public var noLeader: Bool
+    public var redirect: Bool
+    public var timeout: Double
+
+    public init(format: BackupFormat, vacuum: Bool = false, tables: [String]? = nil, noLeader: Bool = false,
+                redirect: Bool = false, timeout: Double = 30) {
+        self.format = format
+        self.vacuum = vacuum
+        self.tables = tables
+        self.noLeader = noLeader
+        self.redirect = redirect
+        self.timeout = timeout
+    }
+}
+
+/// A backup written to a temporary file, which the API streams and then deletes.
+public struct BackupFile: Sendable {
+    public var path: String
+    public var servedBy: String?
+
+    public init(path: String, servedBy: String? = nil) {
+        self.path = path
+        self.servedBy = servedBy
+    }
+}
+
+/// Backups, loads and boot (`/db/backup`, `/db/load`, `/boot`). Optional: without it those routes answer
+/// 501.
+public protocol BackupService: Sendable {
+    func backup(_ request: BackupRequest, completion: @escaping @Sendable (Result<BackupFile, ServiceError>) -> Void)
+    /// Replaces the database on every node with a SQLite image, through the log.
+    func load(image: [UInt8], redirect: Bool, timeout: Double, completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void)
+    /// The single-node fast path: replaces the database of a one-node cluster and snapshots it.
+    func boot(image: [UInt8], completion: @escaping @Sendable (Result<Void, ServiceError>) -> Void)
+}

@@ -212,6 +212,8 @@ extension Node: DatabaseService {
             } else {
                 query(request, completion: reply)
             }
+        case .load(let image):
+            load(image: image, redirect: true, timeout: 60, completion: reply)
         default:
             respond(RPCResponse.error("unsupported forwarded command").encoded)
         }

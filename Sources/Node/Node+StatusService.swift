@@ -23,7 +23,7 @@ extension Node: StatusService {
                     + progressField(s))
             ),
             ("store", storeSection(s)),
-        ]
+        ] + (s.lastBackupTime.map { [("last_backup_time", JSONValue.string(GoTime.rfc3339Nano($0)))] } ?? [])
     }
 
     /// `node.progress` while recovering: `{"label","done","total","unit"}`.

@@ -72,6 +72,60 @@ final class StateMachine {
     /// for the entry's results (reads inside strong queries are evaluated only then). Throws when SQLite
     /// cannot commit (disk full, IO error): the node must stop applying rather than diverge.
     func apply(_ entries: [Entry], wantsResults: (UInt64) -> Bool) throws -> [UInt64: Outcome] {
+        // A database image replaces everything and cannot run inside a transaction: apply the entries
+        // around it in their own batches.
+        if let i = entries.firstIndex(where: { $0.kind == .normal && Self.isLoad($0.data) }) {
+            var outcomes = try apply(Array(entries[..<i]), wantsResults: wantsResults)
+            outcomes[entries[i].index.rawValue] = try applyLoad(entries[i])
+            for (k, v) in try apply(Array(entries[(i + 1)...]), wantsResults: wantsResults) { outcomes[k] = v }
+            return outcomes
+        }
+        return try applyBatch(entries, wantsResults: wantsResults)
+    }
+
+    static func isLoad(_ data: [UInt8]) -> Bool {
+        data.count >= 2 && data[1] == 4  // Command kind `load` (see Command+Codec)
+    }
+
+    /// Replaces the database with a loaded image. The image is first given this node's bookkeeping — the
+    /// load's own index as the applied index, the current member table — in a scratch copy, so the swap
+    /// (SQLite's backup API, one transaction) leaves a database that knows exactly where it stands.
+    private func applyLoad(_ entry: Entry) throws -> Outcome {
+        guard case .load(let image)? = try? Command.decode(entry.data) else { return .failed("undecodable load command") }
+        let scratch = (path as NSString).deletingLastPathComponent + "/raftlite-load-\(entry.index.rawValue).tmp"
+        defer {
+            for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: scratch + suffix) }
+        }
+        guard FileManager.default.createFile(atPath: scratch, contents: Data(image)) else {
+            throw NodeError.openFailed("cannot write \(scratch)")
+        }
+        do {
+            let copy = try StateMachine(path: scratch, foreignKeys: false)
+            try copy.replaceMembers(members, appliedIndex: entry.index.rawValue, appliedTerm: entry.term.rawValue)
+            try copy.connection.run("PRAGMA journal_mode=DELETE")
+            copy.close()
+        } catch {
+            // Not a usable database (it was verified before proposing, so this is disk trouble or a bug):
+            // every replica skips it alike, recording only the position.
+            try recordPosition(entry)
+            return .failed("invalid SQLite data: \(error)")
+        }
+        try restore(from: scratch)
+        return .results([])
+    }
+
+    private func recordPosition(_ entry: Entry) throws {
+        _ = try connection.invisibly {
+            try connection.rawQuery(
+                "INSERT INTO \(Self.stateTable) (id, applied_index, applied_term) VALUES (1, ?, ?) "
+                    + "ON CONFLICT(id) DO UPDATE SET applied_index = excluded.applied_index, applied_term = excluded.applied_term",
+                [.integer(Int64(entry.index.rawValue)), .integer(Int64(entry.term.rawValue))])
+        }
+        appliedIndex = entry.index.rawValue
+        appliedTerm = entry.term.rawValue
+    }
+
+    private func applyBatch(_ entries: [Entry], wantsResults: (UInt64) -> Bool) throws -> [UInt64: Outcome] {
         guard let last = entries.last else { return [:] }
         var outcomes: [UInt64: Outcome] = [:]
         try connection.run("BEGIN IMMEDIATE")
@@ -126,7 +180,7 @@ final class StateMachine {
             return .results(
                 try connection.query(batch.statements, transaction: batch.transaction, timings: batch.timings, timeout: timeout))
         case .load:
-            return .failed("loading a database image is not supported yet")
+            preconditionFailure("load entries are applied on their own, outside a batch transaction")
         case .setNodeMetadata(let id, let raftAddress, _):
             _ = try connection.invisibly {
                 try connection.rawQuery(

@@ -22,7 +22,7 @@ enum Daemon {
             }
         }
         let handler = APIHandler(
-            database: node, status: node, admin: node,
+            database: node, status: node, admin: node, backups: node,
             configuration: APIConfiguration(
                 advertisedAddress: config.httpAdv, bindAddress: config.httpAddr,
                 allowOrigin: config.allowOrigin.isEmpty ? nil : config.allowOrigin,

@@ -1,0 +1,96 @@
+import API
+import Command
+import Foundation
+import SQLiteDB
+
+extension Node: BackupService {
+    public func backup(_ request: BackupRequest, completion: @escaping @Sendable (Result<BackupFile, ServiceError>) -> Void) {
+        guard status.storeOpen else { return completion(.failure(.message("store not open"))) }
+        let view = raft
+        if request.noLeader || view.role == .leader {
+            return writeBackup(request, completion)
+        }
+        guard let leader = view.leaderAddress else { return completion(.failure(.leaderNotFound)) }
+        if request.redirect {
+            return fetchNodeMeta(leader, timeout: min(request.timeout, 5)) { meta in
+                completion(.failure(.notLeader(leaderAPIURL: meta?.apiURL)))
+            }
+        }
+        // Rather than pulling the whole file through the leader, this node catches up with the commit index
+        // the leader reports now, then serves its own copy: as current as a backup taken on the leader.
+        fetchNodeMeta(leader, timeout: min(request.timeout, 5)) { [self] meta in
+            guard let meta else { return completion(.failure(.message("leader not contactable"))) }
+            DispatchQueue.global().async { [self] in
+                guard waitFor(seconds: request.timeout, { self.raft.appliedIndex >= meta.commitIndex }) else {
+                    return completion(.failure(.message("timeout waiting for this node to catch up with the leader")))
+                }
+                writeBackup(request, completion)
+            }
+        }
+    }
+
+    /// Writes the backup into a scratch file in the data directory (deleted by the API once streamed),
+    /// from a read-only connection: a consistent view, while writes continue.
+    private func writeBackup(_ request: BackupRequest, _ completion: @escaping @Sendable (Result<BackupFile, ServiceError>) -> Void) {
+        let path = configuration.dataDirectory + "/raftlite-backup-\(UInt64.random(in: 0...UInt64.max)).tmp"
+        let source = configuration.databasePath
+        let fk = configuration.foreignKeys
+        DispatchQueue.global().async { [self] in
+            do {
+                let connection = try Connection.open(path: source, mode: .readOnly, foreignKeys: fk, synchronous: .off)
+                defer { connection.close() }
+                switch request.format {
+                case .sql:
+                    let dump = try connection.dump(tables: request.tables)
+                    guard FileManager.default.createFile(atPath: path, contents: Data(dump.utf8)) else {
+                        throw NodeError.openFailed("cannot write \(path)")
+                    }
+                case .binary, .delete:
+                    if request.vacuum {
+                        try connection.vacuum(into: path)
+                    } else {
+                        try connection.backup(to: path)
+                    }
+                    if request.format == .binary {
+                        // rqlite's binary backup is a WAL-mode file.
+                        let copy = try Connection.open(path: path, mode: .readWrite, synchronous: .normal)
+                        try copy.run("PRAGMA journal_mode=WAL")
+                        copy.close()
+                    }
+                }
+                update { $0.lastBackupTime = Date() }
+                completion(.success(BackupFile(path: path)))
+            } catch {
+                try? FileManager.default.removeItem(atPath: path)
+                completion(.failure(.message("backup failed: \(error)")))
+            }
+        }
+    }
+
+    public func load(
+        image: [UInt8], redirect: Bool, timeout: Double,
+        completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void
+    ) {
+        routeWrite(.load(image: image), forward: FrameType.forwardExecute, level: .strong, redirect, timeout) { result in
+            completion(result.map { response in
+                var r = response
+                r.results = []
+                return r
+            })
+        }
+    }
+
+    public func boot(image: [UInt8], completion: @escaping @Sendable (Result<Void, ServiceError>) -> Void) {
+        let view = raft
+        guard view.role == .leader else { return completion(.failure(.message("not leader"))) }
+        guard view.members.count == 1 else { return completion(.failure(.message("not single-node"))) }
+        load(image: image, redirect: true, timeout: configuration.applyTimeout) { [self] result in
+            switch result {
+            case .failure(let error): completion(.failure(error))
+            case .success:
+                // As rqlite, leave the cluster's state in a snapshot so the log need not carry the image.
+                snapshot(trailingLogs: 1) { _ in completion(.success(())) }
+            }
+        }
+    }
+}
