@@ -113,17 +113,18 @@ final class HTTPClient {
     /// be reached. A 2xx body goes to `sink` when given (and is then not kept in the response).
     func send(
         _ method: String, _ path: String, contentType: String? = nil, body: RequestBody = .none,
-        useTimeout: Bool = true, uploadProgress: ((Int, Int) -> Void)? = nil,
+        useTimeout: Bool = true, timeoutOverride: Double? = nil, uploadProgress: ((Int, Int) -> Void)? = nil,
         sink: ((ArraySlice<UInt8>, Int?) throws -> Void)? = nil
     ) throws -> HTTPResponse {
         interruptRequested = 0
+        let requestTimeout = timeoutOverride ?? (useTimeout ? timeout : 0)
         var failures: [String] = []
         for attempt in 0..<endpoints.count {
             let index = (current + attempt) % endpoints.count
             do {
                 let response = try sendFollowingRedirects(
                     method, endpoints[index], target(path), contentType: contentType, body: body,
-                    useTimeout: useTimeout, uploadProgress: uploadProgress, sink: sink)
+                    timeout: requestTimeout, uploadProgress: uploadProgress, sink: sink)
                 if index != current {
                     current = index
                     onHostChange?(endpoints[index])
@@ -139,7 +140,7 @@ final class HTTPClient {
 
     private func sendFollowingRedirects(
         _ method: String, _ first: Endpoint, _ firstTarget: String, contentType: String?, body: RequestBody,
-        useTimeout: Bool, uploadProgress: ((Int, Int) -> Void)?, sink: ((ArraySlice<UInt8>, Int?) throws -> Void)?
+        timeout: Double, uploadProgress: ((Int, Int) -> Void)?, sink: ((ArraySlice<UInt8>, Int?) throws -> Void)?
     ) throws -> HTTPResponse {
         var endpoint = first
         var target = firstTarget
@@ -148,7 +149,7 @@ final class HTTPClient {
             let response: HTTPResponse
             do {
                 response = try exchange(
-                    method, endpoint, target, contentType: contentType, body: body, useTimeout: useTimeout,
+                    method, endpoint, target, contentType: contentType, body: body, timeout: timeout,
                     uploadProgress: uploadProgress, sink: sink)
             } catch let failure as ConnectFailure where redirects > 0 {
                 // The first host answered; failing to reach the leader it named is an error, not a fallback.
@@ -185,7 +186,7 @@ final class HTTPClient {
     /// connection is replaced once.
     private func exchange(
         _ method: String, _ endpoint: Endpoint, _ target: String, contentType: String?, body: RequestBody,
-        useTimeout: Bool, uploadProgress: ((Int, Int) -> Void)?, sink: ((ArraySlice<UInt8>, Int?) throws -> Void)?
+        timeout: Double, uploadProgress: ((Int, Int) -> Void)?, sink: ((ArraySlice<UInt8>, Int?) throws -> Void)?
     ) throws -> HTTPResponse {
         var reused = true
         if let c = connection, c.endpoint != endpoint {
@@ -198,7 +199,7 @@ final class HTTPClient {
         }
         while true {
             let c = connection!
-            c.setTimeout(useTimeout ? timeout : 0)
+            c.setTimeout(timeout)
             do {
                 let response = try perform(
                     c, method, endpoint, target, contentType: contentType, body: body,

@@ -45,7 +45,7 @@ final class Session {
         editor = LineEditor(interactive: interactive, historyPath: historyPath, historyLimit: limit)
         if interactive {
             installInterruptHandler()
-            writeAll(1, Array("Connected to \(client.endpoint.display). Enter \".help\" for usage hints.\n".utf8))
+            greet()
         }
         var pending = ""
         while !quitRequested {
@@ -66,6 +66,19 @@ final class Session {
         client.close()
         if interactive && editor.interactive { editor.saveHistory() }
         return interactive ? false : failed
+    }
+
+    /// On a terminal, says which node answers (and its version), or why none does, before the first prompt.
+    private func greet() {
+        var text = "Welcome to the Raftlite shell. Enter \".help\" for usage hints.\n"
+        do {
+            let response = try client.send("GET", "readyz?noleader", timeoutOverride: min(client.timeout > 0 ? client.timeout : 5, 5))
+            let version = response.header("X-RQLITE-VERSION").map { " running version \($0)" } ?? ""
+            text += "Connected to \(client.endpoint.display)\(version).\n"
+        } catch {
+            text += "Error: \(error)\n"
+        }
+        writeAll(1, Array(text.utf8))
     }
 
     /// Processes one input line given the statement text accumulated so far; returns the new accumulation.

@@ -401,6 +401,7 @@ def test_ctrl_c_abandons_a_request_not_the_shell(binaries, silent_port, home):
     c = spawn(silent_port, home)
     try:
         prompt = f"\r\n127.0.0.1:{silent_port}> "
+        c.expect_exact(f"Error: timed out waiting for 127.0.0.1:{silent_port}")  # the greeting gives up after 5 s
         c.expect_exact(prompt)
         c.send("SELECT 1;\r")
         time.sleep(0.5)
@@ -491,6 +492,7 @@ def test_terminal_session(binaries, node, home):
     prompt = f"\r\n127.0.0.1:{node}> "
     c = spawn(node, home)
     try:
+        c.expect(rf"Connected to 127\.0\.0\.1:{node} running version v\S+\.")
         c.expect_exact(prompt)
         c.send("CREATE TABLE p(x INTEGER, y TEXT);\r")
         c.expect(r"\d+ rows? affected")
@@ -571,6 +573,21 @@ def test_terminal_session(binaries, node, home):
         c.send(UP + UP)  # .quit, then SELEKT 1;
         c.expect_exact("SELEKT 1;")
         c.send(CTRL_U + CTRL_D)
+        c.expect_eof()
+    finally:
+        c.close()
+    assert c.exitstatus == 0
+
+
+def test_terminal_to_a_closed_port(binaries, home):
+    port = free_port()
+    c = spawn(port, home)
+    try:
+        c.expect_exact(f"Error: cannot connect to 127.0.0.1:{port}: Connection refused")
+        c.expect_exact(f"127.0.0.1:{port}> ")
+        c.send("SELECT 1;\r")
+        c.expect_exact(f"Error: cannot connect to 127.0.0.1:{port}: Connection refused")
+        c.send(".exit\r")
         c.expect_eof()
     finally:
         c.close()
