@@ -22,7 +22,8 @@ public enum Mutation: String, CaseIterable, Hashable, Sendable {
         case .forgetVotePersist: return "grant a vote without persisting it (thesis 3.8)"
         case .leaderCountsUnpersisted: return "leader counts its own unsynced entries for commit (thesis 10.2.1)"
         case .commitPreviousTerm: return "commit a previous-term entry by counting replicas (thesis 3.6.2)"
-        case .readBeforeTermCommit: return "answer read-index before the leader committed an entry of its term (thesis 6.4)"
+        case .readBeforeTermCommit:
+            return "answer read-index before the leader committed an entry of its term (thesis 6.4)"
         }
     }
 }

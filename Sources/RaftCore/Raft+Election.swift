@@ -67,7 +67,9 @@ extension RaftNode {
         }
         // A snapshot that got no answer within an election timeout is presumed lost: probe again.
         for m in configuration.members where m != id {
-            if case .snapshot = progress[m]?.state, ticks &- progress[m]!.snapshotSentTick >= UInt64(2 * options.electionTicks) {
+            if case .snapshot = progress[m]?.state,
+                ticks &- progress[m]!.snapshotSentTick >= UInt64(2 * options.electionTicks)
+            {
                 progress[m]!.becomeProbe()
             }
         }

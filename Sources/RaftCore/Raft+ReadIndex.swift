@@ -27,15 +27,18 @@ extension RaftNode {
             return
         }
         readSequence &+= 1
-        pendingReads.append(PendingRead(context: context, index: log.committed, sequence: readSequence,
-                                        acks: configuration.isVoter(id) ? [id] : []))
+        pendingReads.append(
+            PendingRead(
+                context: context, index: log.committed, sequence: readSequence,
+                acks: configuration.isVoter(id) ? [id] : []))
         broadcastHeartbeat(context: readSequence)
     }
 
     /// A heartbeat answer for round `sequence` confirms leadership for every read registered up to it.
     mutating func acknowledgeRead(sequence: UInt64, from: NodeID) {
         guard configuration.isVoter(from),
-              let position = pendingReads.firstIndex(where: { $0.sequence == sequence }) else { return }
+            let position = pendingReads.firstIndex(where: { $0.sequence == sequence })
+        else { return }
         if !pendingReads[position].acks.contains(from) { pendingReads[position].acks.append(from) }
         let acks = pendingReads[position].acks
         guard Quorum.hasQuorum(voters: configuration.voters, { acks.contains($0) }) else { return }

@@ -38,7 +38,7 @@ extension RaftNode {
         }
         if options.mutations.contains(.leaderCountsUnpersisted) { progress[id]?.match = log.lastIndex }
         if sawConfig { recomputeConfiguration() }
-        if maybeCommit() { /* only possible in a single-voter cluster; broadcast below */ }
+        if maybeCommit() { /* only possible in a single-voter cluster; broadcast below */  }
     }
 
     // MARK: Leader side
@@ -61,8 +61,10 @@ extension RaftNode {
         let entries = log.slice(from: pr.next, maxCount: options.maxEntriesPerMessage)
         if entries.isEmpty && !sendIfEmpty { return false }
         pr.sent(last: prevIndex.advanced(by: entries.count), entryCount: entries.count)
-        emit(Message(from: id, to: to, term: term,
-                     kind: .append(prevIndex: prevIndex, prevTerm: prevTerm, entries: entries, commit: log.committed)))
+        emit(
+            Message(
+                from: id, to: to, term: term,
+                kind: .append(prevIndex: prevIndex, prevTerm: prevTerm, entries: entries, commit: log.committed)))
         return true
     }
 
@@ -75,7 +77,10 @@ extension RaftNode {
     mutating func broadcastHeartbeat(context: UInt64) {
         for m in configuration.members where m != id {
             guard let pr = progress[m] else { continue }
-            emit(Message(from: id, to: m, term: term, kind: .heartbeat(commit: min(pr.match, log.committed), context: context)))
+            emit(
+                Message(
+                    from: id, to: m, term: term,
+                    kind: .heartbeat(commit: min(pr.match, log.committed), context: context)))
         }
     }
 
@@ -110,7 +115,9 @@ extension RaftNode {
         }
     }
 
-    mutating func handleAppendResponse(from: NodeID, rejected: Bool, index: LogIndex, hintIndex: LogIndex, hintTerm: Term) {
+    mutating func handleAppendResponse(
+        from: NodeID, rejected: Bool, index: LogIndex, hintIndex: LogIndex, hintTerm: Term
+    ) {
         guard var pr = progress.removeValue(forKey: from) else { return }
         pr.recentActive = true
         pr.lastContactTick = ticks
@@ -172,23 +179,31 @@ extension RaftNode {
     mutating func handleAppend(_ m: Message) {
         guard case .append(let prevIndex, let prevTerm, let entries, let commit) = m.kind else { return }
         if prevIndex < log.committed {
-            emit(Message(from: id, to: m.from, term: term,
-                         kind: .appendResponse(rejected: false, index: log.committed, hintIndex: 0, hintTerm: 0)))
+            emit(
+                Message(
+                    from: id, to: m.from, term: term,
+                    kind: .appendResponse(rejected: false, index: log.committed, hintIndex: 0, hintTerm: 0)))
             return
         }
         if log.matchTerm(prevIndex, prevTerm) {
             let (truncated, removed) = log.append(after: prevIndex, entries)
-            if (truncated != nil && removed.contains { $0.kind == .configChange }) || entries.contains(where: { $0.kind == .configChange }) {
+            if (truncated != nil && removed.contains { $0.kind == .configChange })
+                || entries.contains(where: { $0.kind == .configChange })
+            {
                 recomputeConfiguration()
             }
             let lastNew = prevIndex.advanced(by: entries.count)
             log.commit(to: min(commit, lastNew))
-            emit(Message(from: id, to: m.from, term: term,
-                         kind: .appendResponse(rejected: false, index: lastNew, hintIndex: 0, hintTerm: 0)))
+            emit(
+                Message(
+                    from: id, to: m.from, term: term,
+                    kind: .appendResponse(rejected: false, index: lastNew, hintIndex: 0, hintTerm: 0)))
         } else {
             let (hintIndex, hintTerm) = log.findConflictByTerm(min(prevIndex, log.lastIndex), prevTerm)
-            emit(Message(from: id, to: m.from, term: term,
-                         kind: .appendResponse(rejected: true, index: prevIndex, hintIndex: hintIndex, hintTerm: hintTerm)))
+            emit(
+                Message(
+                    from: id, to: m.from, term: term,
+                    kind: .appendResponse(rejected: true, index: prevIndex, hintIndex: hintIndex, hintTerm: hintTerm)))
         }
     }
 
@@ -204,8 +219,10 @@ extension RaftNode {
     mutating func handleSnapshot(_ m: Message, _ s: Snapshot) {
         let meta = s.metadata
         if meta.index <= log.committed {
-            emit(Message(from: id, to: m.from, term: term,
-                         kind: .appendResponse(rejected: false, index: log.committed, hintIndex: 0, hintTerm: 0)))
+            emit(
+                Message(
+                    from: id, to: m.from, term: term,
+                    kind: .appendResponse(rejected: false, index: log.committed, hintIndex: 0, hintTerm: 0)))
             return
         }
         if log.matchTerm(meta.index, meta.term) {
@@ -220,7 +237,9 @@ extension RaftNode {
             snapshotToPersist = s
             snapshotToRestore = s
         }
-        emit(Message(from: id, to: m.from, term: term,
-                     kind: .appendResponse(rejected: false, index: meta.index, hintIndex: 0, hintTerm: 0)))
+        emit(
+            Message(
+                from: id, to: m.from, term: term,
+                kind: .appendResponse(rejected: false, index: meta.index, hintIndex: 0, hintTerm: 0)))
     }
 }

@@ -62,12 +62,16 @@ public struct PersistentState: Sendable {
     public static func bootstrap(_ configuration: Configuration) -> PersistentState {
         var entries: [Entry] = []
         for v in configuration.voters {
-            entries.append(Entry(term: 1, index: LogIndex(UInt64(entries.count + 1)), kind: .configChange,
-                                 data: ConfigChange.addVoter(v).encoded))
+            entries.append(
+                Entry(
+                    term: 1, index: LogIndex(UInt64(entries.count + 1)), kind: .configChange,
+                    data: ConfigChange.addVoter(v).encoded))
         }
         for l in configuration.learners {
-            entries.append(Entry(term: 1, index: LogIndex(UInt64(entries.count + 1)), kind: .configChange,
-                                 data: ConfigChange.addLearner(l).encoded))
+            entries.append(
+                Entry(
+                    term: 1, index: LogIndex(UInt64(entries.count + 1)), kind: .configChange,
+                    data: ConfigChange.addLearner(l).encoded))
         }
         let empty = Configuration(voters: [])
         return PersistentState(
@@ -286,7 +290,10 @@ public struct RaftNode: Sendable {
                 return
             }
             for v in configuration.voters where v != id {
-                emit(Message(from: id, to: v, term: term.next, kind: .preVote(lastIndex: log.lastIndex, lastTerm: log.lastTerm)))
+                emit(
+                    Message(
+                        from: id, to: v, term: term.next,
+                        kind: .preVote(lastIndex: log.lastIndex, lastTerm: log.lastTerm)))
             }
         } else {
             becomeCandidate(transfer: transfer)
@@ -308,8 +315,10 @@ public struct RaftNode: Sendable {
             return
         }
         for v in configuration.voters where v != id {
-            emit(Message(from: id, to: v, term: term,
-                         kind: .vote(lastIndex: log.lastIndex, lastTerm: log.lastTerm, transfer: transfer)))
+            emit(
+                Message(
+                    from: id, to: v, term: term,
+                    kind: .vote(lastIndex: log.lastIndex, lastTerm: log.lastTerm, transfer: transfer)))
         }
     }
 
@@ -365,8 +374,10 @@ public struct RaftNode: Sendable {
             case .append, .heartbeat:
                 // A stale leader: tell it our term so it steps down (needed with check-quorum and
                 // pre-vote, where our term may have moved without it hearing, §9.6).
-                emit(Message(from: id, to: m.from, term: term,
-                             kind: .appendResponse(rejected: false, index: 0, hintIndex: 0, hintTerm: 0)))
+                emit(
+                    Message(
+                        from: id, to: m.from, term: term,
+                        kind: .appendResponse(rejected: false, index: 0, hintIndex: 0, hintTerm: 0)))
             case .preVote:
                 emit(Message(from: id, to: m.from, term: term, kind: .preVoteResponse(granted: false)))
             default:
@@ -432,7 +443,8 @@ public struct RaftNode: Sendable {
     mutating func stepLeader(_ m: Message) {
         switch m.kind {
         case .appendResponse(let rejected, let index, let hintIndex, let hintTerm):
-            handleAppendResponse(from: m.from, rejected: rejected, index: index, hintIndex: hintIndex, hintTerm: hintTerm)
+            handleAppendResponse(
+                from: m.from, rejected: rejected, index: index, hintIndex: hintIndex, hintTerm: hintTerm)
         case .heartbeatResponse(let context):
             handleHeartbeatResponse(from: m.from, context: context)
         case .append, .heartbeat, .snapshot:
@@ -492,7 +504,10 @@ public struct RaftNode: Sendable {
         }
         let applyTo = min(log.committed, log.persisted)
         if applyTo > applyEmitted {
-            actions.append(.apply(log.slice(from: applyEmitted.advanced(by: 1), maxCount: Int(applyTo.rawValue - applyEmitted.rawValue))))
+            actions.append(
+                .apply(
+                    log.slice(
+                        from: applyEmitted.advanced(by: 1), maxCount: Int(applyTo.rawValue - applyEmitted.rawValue))))
             applyEmitted = applyTo
         }
         if !readActions.isEmpty {

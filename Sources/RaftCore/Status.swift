@@ -35,8 +35,10 @@ extension RaftNode {
         var followers: [FollowerStatus] = []
         if role == .leader {
             for (m, p) in progress.sorted(by: { $0.key < $1.key }) where m != id {
-                followers.append(FollowerStatus(id: m, match: p.match, next: p.next, state: p.state,
-                                                isLearner: p.isLearner, ticksSinceContact: ticks &- p.lastContactTick))
+                followers.append(
+                    FollowerStatus(
+                        id: m, match: p.match, next: p.next, state: p.state,
+                        isLearner: p.isLearner, ticksSinceContact: ticks &- p.lastContactTick))
             }
         }
         return RaftStatus(

@@ -133,7 +133,9 @@ public final class ScenarioCluster {
             nodes[n(0)]!.held = []
             nodes[n(0)]!.heldPersists = []
             nodes[n(0)]!.hold = false
-            output.append("n\(n(0)) crashed; durable \(nodes[n(0)]!.durable.hardState) last=\(nodes[n(0)]!.durable.entries.last?.index ?? nodes[n(0)]!.durable.snapshot.metadata.index)")
+            output.append(
+                "n\(n(0)) crashed; durable \(nodes[n(0)]!.durable.hardState) last=\(nodes[n(0)]!.durable.entries.last?.index ?? nodes[n(0)]!.durable.snapshot.metadata.index)"
+            )
         case "restart":
             let id = n(0)
             start(id, nodes[id]!.durable)
@@ -153,7 +155,8 @@ public final class ScenarioCluster {
             output.append(statusLine(n(0)))
             if let c = nodes[n(0)]!.core {
                 for f in c.status.followers {
-                    output.append("  n\(f.id): match=\(f.match) next=\(f.next) \(f.state)\(f.isLearner ? " learner" : "")")
+                    output.append(
+                        "  n\(f.id): match=\(f.match) next=\(f.next) \(f.state)\(f.isLearner ? " learner" : "")")
                 }
             }
         case "log":
@@ -171,7 +174,8 @@ public final class ScenarioCluster {
     func statusLine(_ id: UInt64) -> String {
         guard let c = nodes[id]?.core else { return "n\(id): down" }
         let s = c.status
-        return "n\(id): \(s.role.rawValue) term=\(s.term) leader=\(s.leader.map { "\($0)" } ?? "-") commit=\(s.commit) applied=\(s.applied) last=\(s.lastIndex) \(s.configuration)"
+        return
+            "n\(id): \(s.role.rawValue) term=\(s.term) leader=\(s.leader.map { "\($0)" } ?? "-") commit=\(s.commit) applied=\(s.applied) last=\(s.lastIndex) \(s.configuration)"
     }
 
     func start(_ id: UInt64, _ state: PersistentState) {
@@ -287,7 +291,9 @@ public final class ScenarioCluster {
         queue = []
         for m in round {
             let to = m.to.rawValue
-            if drop.contains(to) || isolated.contains(to) || isolated.contains(m.from.rawValue) || nodes[to]?.core == nil {
+            if drop.contains(to) || isolated.contains(to) || isolated.contains(m.from.rawValue)
+                || nodes[to]?.core == nil
+            {
                 output.append("dropped \(m)")
                 continue
             }

@@ -23,7 +23,9 @@ extension Simulation {
                         return
                     }
                     if let pt = prevTerm, pt != known.prevTerm {
-                        fail("log matching: entry \(e.term)/\(e.index) on n\(core.id) follows term \(pt), elsewhere term \(known.prevTerm)")
+                        fail(
+                            "log matching: entry \(e.term)/\(e.index) on n\(core.id) follows term \(pt), elsewhere term \(known.prevTerm)"
+                        )
                         return
                     }
                 } else if let pt = prevTerm {
@@ -47,7 +49,9 @@ extension Simulation {
                 let c = Int(idx.rawValue)
                 if committedID[c] != 0 {
                     guard idx <= core.log.lastIndex, entryID(core.log.entry(at: idx)) == committedID[c] else {
-                        fail("leader completeness: n\(core.id), leader of term \(core.term), lacks committed entry \(committedTerm[c])/\(idx)")
+                        fail(
+                            "leader completeness: n\(core.id), leader of term \(core.term), lacks committed entry \(committedTerm[c])/\(idx)"
+                        )
                         return
                     }
                 }
@@ -74,7 +78,9 @@ extension Simulation {
                     committedID[c] = id
                     committedTerm[c] = e.term
                 } else if committedID[c] != id {
-                    fail("state machine safety: n\(core.id) commits \(e) at \(idx), but \(committedTerm[c])/\(idx) was committed before (an acknowledged write is lost)")
+                    fail(
+                        "state machine safety: n\(core.id) commits \(e) at \(idx), but \(committedTerm[c])/\(idx) was committed before (an acknowledged write is lost)"
+                    )
                     return
                 }
                 idx = idx.advanced(by: 1)
@@ -193,7 +199,9 @@ extension Simulation {
 extension Entry {
     /// Payload bytes as text when printable (for traces).
     public static func renderPayload(_ bytes: [UInt8]) -> String {
-        if !bytes.isEmpty && bytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) { return String(decoding: bytes, as: UTF8.self) }
+        if !bytes.isEmpty && bytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) {
+            return String(decoding: bytes, as: UTF8.self)
+        }
         return "\(bytes)"
     }
 }

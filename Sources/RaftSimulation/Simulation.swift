@@ -166,7 +166,9 @@ public final class Simulation {
         while violation == nil {
             if round >= deadline {
                 if let t = target, round - t.at <= t.allowed { advance(); continue }
-                fail("liveness: \(committedCount) of 3 proposals committed within \(config.livenessBound) rounds after faults healed (leader: \(stableLeader().map { "n\(nodes[$0].id)" } ?? "none"))")
+                fail(
+                    "liveness: \(committedCount) of 3 proposals committed within \(config.livenessBound) rounds after faults healed (leader: \(stableLeader().map { "n\(nodes[$0].id)" } ?? "none"))"
+                )
                 return
             }
             if let t = target {
@@ -177,7 +179,9 @@ public final class Simulation {
                         target = nil
                         if committedCount == 3 { return }
                     } else if round - t.at > t.allowed {
-                        fail("liveness: proposal \(t.term)/\(t.index) on stable leader n\(n.id) not committed within \(t.allowed) rounds")
+                        fail(
+                            "liveness: proposal \(t.term)/\(t.index) on stable leader n\(n.id) not committed within \(t.allowed) rounds"
+                        )
                         return
                     }
                 } else {
@@ -308,7 +312,9 @@ public final class Simulation {
                 let payload = nextPayloadBytes()
                 do {
                     let p = try nodes[i].core!.propose(payload)
-                    if config.trace { note("n\(nodes[i].id) propose \(Entry.renderPayload(payload)) -> \(p.term)/\(p.index)") }
+                    if config.trace {
+                        note("n\(nodes[i].id) propose \(Entry.renderPayload(payload)) -> \(p.term)/\(p.index)")
+                    }
                     proposals.append((p.index, p.term, entryID(Entry(term: p.term, index: p.index, data: payload))))
                     afterCall(i, p.actions, "propose")
                 } catch {
@@ -347,8 +353,9 @@ public final class Simulation {
     func start(_ i: Int) {
         nodes[i].incarnation += 1
         let d = nodes[i].durable
-        let state = PersistentState(hardState: d.hardState, snapshot: d.snapshot, entries: d.entries,
-                                    applied: d.snapshot.metadata.index)
+        let state = PersistentState(
+            hardState: d.hardState, snapshot: d.snapshot, entries: d.entries,
+            applied: d.snapshot.metadata.index)
         nodes[i].core = RaftNode(options: options(i), state: state)
         nodes[i].inFlight = []
         nodes[i].deferred = []
@@ -356,11 +363,15 @@ public final class Simulation {
         nodes[i].lastCommit = 0  // re-verified against the committed history at the first call
         nodes[i].lastApplied = nodes[i].core!.applied
         nodes[i].leaderTerm = 0
-        if nodes[i].incarnation > 1 { note("n\(nodes[i].id) restart \(d.hardState) log=\(d.snapshot.metadata.index)+\(d.entries.count)") }
+        if nodes[i].incarnation > 1 {
+            note("n\(nodes[i].id) restart \(d.hardState) log=\(d.snapshot.metadata.index)+\(d.entries.count)")
+        }
     }
 
     func crash(_ i: Int) {
-        note("n\(nodes[i].id) CRASH (loses \(nodes[i].inFlight.isEmpty ? "nothing" : "unsynced write") and \(nodes[i].deferred.count) queued actions)")
+        note(
+            "n\(nodes[i].id) CRASH (loses \(nodes[i].inFlight.isEmpty ? "nothing" : "unsynced write") and \(nodes[i].deferred.count) queued actions)"
+        )
         nodes[i].core = nil
         nodes[i].inFlight = []
         nodes[i].deferred = []
@@ -435,7 +446,9 @@ public final class Simulation {
             let floor = readFloor.removeValue(forKey: ctx) ?? 0
             if config.trace { note("n\(nodes[i].id) read ctx=\(ctx) ready at \(index)") }
             if index < floor {
-                fail("linearizability: read ctx=\(ctx) on n\(nodes[i].id) served at index \(index), but \(floor) was already committed when it started")
+                fail(
+                    "linearizability: read ctx=\(ctx) on n\(nodes[i].id) served at index \(index), but \(floor) was already committed when it started"
+                )
             }
         case .readFailed(let ctx, _):
             readFloor[ctx] = nil
@@ -456,7 +469,9 @@ public final class Simulation {
             if let first = p.entries.first {
                 let keep = Int(first.index.rawValue) - Int(d.snapshot.metadata.index.rawValue) - 1
                 if keep < 0 || keep > d.entries.count {
-                    fail("n\(nodes[i].id) persist at \(first.index) does not fit the durable log (snapshot \(d.snapshot.metadata.index), \(d.entries.count) entries)")
+                    fail(
+                        "n\(nodes[i].id) persist at \(first.index) does not fit the durable log (snapshot \(d.snapshot.metadata.index), \(d.entries.count) entries)"
+                    )
                     return
                 }
                 d.entries.removeSubrange(keep...)

@@ -6,7 +6,8 @@ import RaftSimulation
 struct RaftliteSim: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "raftlite-sim",
-        abstract: "Deterministic simulation of Raftlite's Raft core under network faults, crashes and membership changes.",
+        abstract:
+            "Deterministic simulation of Raftlite's Raft core under network faults, crashes and membership changes.",
         discussion: """
             The last line of output is always "N seeds, V violations". Each violation is printed with its seed
             and a trace; replay one with --seed S (the full trace is printed with --trace).
@@ -82,7 +83,9 @@ struct RaftliteSim: ParsableCommand {
                 _ = replay.run()
                 let lines = replay.trace
                 let shown = traceLines == 0 ? lines[...] : lines.suffix(traceLines)
-                if shown.count < lines.count { print("  ... (\(lines.count - shown.count) earlier events; replay with --seed \(s) --trace)") }
+                if shown.count < lines.count {
+                    print("  ... (\(lines.count - shown.count) earlier events; replay with --seed \(s) --trace)")
+                }
                 for line in shown { print("  \(line)") }
             }
         }

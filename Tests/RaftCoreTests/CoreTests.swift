@@ -47,19 +47,29 @@ import Testing
         var n = node(1)
         elect(&n)
         // Node 2 acknowledges the no-op, so it is streamed to (replicate state).
-        _ = n.step(Message(from: 2, to: 1, term: n.term, kind: .appendResponse(rejected: false, index: n.log.lastIndex, hintIndex: 0, hintTerm: 0)))
+        _ = n.step(
+            Message(
+                from: 2, to: 1, term: n.term,
+                kind: .appendResponse(rejected: false, index: n.log.lastIndex, hintIndex: 0, hintTerm: 0)))
         _ = n.persisted(upTo: n.log.lastIndex, term: n.term)
         let p = try n.propose(Array("x".utf8))
         let firstPersist = try #require(persistPosition(p.actions))
         // The AppendEntries go out first: they may precede the leader's fsync.
-        #expect(p.actions[..<firstPersist].allSatisfy { if case .send(let m) = $0 { return m.mayPrecedePersistence } else { return false } })
+        #expect(
+            p.actions[..<firstPersist].allSatisfy {
+                if case .send(let m) = $0 { return m.mayPrecedePersistence } else { return false }
+            })
         #expect(!sends(p.actions).isEmpty)
         // One follower acknowledges: with the leader's own copy not yet durable there is no majority.
-        _ = n.step(Message(from: 2, to: 1, term: n.term, kind: .appendResponse(rejected: false, index: p.index, hintIndex: 0, hintTerm: 0)))
+        _ = n.step(
+            Message(
+                from: 2, to: 1, term: n.term,
+                kind: .appendResponse(rejected: false, index: p.index, hintIndex: 0, hintTerm: 0)))
         #expect(n.log.committed < p.index)
         let after = n.persisted(upTo: p.index, term: p.term)
         #expect(n.log.committed == p.index)
-        #expect(after.contains { if case .apply = $0 { return true } else { return false } } || n.log.persisted == p.index)
+        #expect(
+            after.contains { if case .apply = $0 { return true } else { return false } } || n.log.persisted == p.index)
     }
 
     /// Thesis 3.6.2, Figure 3.7: an entry of a previous term is not committed by counting replicas.
@@ -69,17 +79,22 @@ import Testing
         entries.append(Entry(term: 2, index: 4, kind: .normal, data: Array("old".utf8)))
         let state = PersistentState(
             hardState: HardState(term: 3, vote: nil, commit: 3),
-            snapshot: Snapshot(metadata: SnapshotMetadata(index: 0, term: 0, configuration: Configuration(voters: [])), data: []),
+            snapshot: Snapshot(
+                metadata: SnapshotMetadata(index: 0, term: 0, configuration: Configuration(voters: [])), data: []),
             entries: entries, applied: 3)
         var n = node(1, state)
         elect(&n)
         #expect(n.term == 4)
         _ = n.persisted(upTo: 5, term: 4)  // the leader's no-op at index 5 is durable
         // Node 2 acknowledges only index 4 (the term-2 entry): a majority holds it, but it is not of term 4.
-        _ = n.step(Message(from: 2, to: 1, term: 4, kind: .appendResponse(rejected: false, index: 4, hintIndex: 0, hintTerm: 0)))
+        _ = n.step(
+            Message(
+                from: 2, to: 1, term: 4, kind: .appendResponse(rejected: false, index: 4, hintIndex: 0, hintTerm: 0)))
         #expect(n.log.committed == 3)
         // Once the term-4 no-op is on a majority, both commit.
-        _ = n.step(Message(from: 2, to: 1, term: 4, kind: .appendResponse(rejected: false, index: 5, hintIndex: 0, hintTerm: 0)))
+        _ = n.step(
+            Message(
+                from: 2, to: 1, term: 4, kind: .appendResponse(rejected: false, index: 5, hintIndex: 0, hintTerm: 0)))
         #expect(n.log.committed == 5)
     }
 
@@ -105,7 +120,10 @@ import Testing
     @Test func statusReportsFollowerProgress() throws {
         var n = node(1)
         elect(&n)
-        _ = n.step(Message(from: 2, to: 1, term: n.term, kind: .appendResponse(rejected: false, index: n.log.lastIndex, hintIndex: 0, hintTerm: 0)))
+        _ = n.step(
+            Message(
+                from: 2, to: 1, term: n.term,
+                kind: .appendResponse(rejected: false, index: n.log.lastIndex, hintIndex: 0, hintTerm: 0)))
         let s = n.status
         #expect(s.role == .leader && s.leader == 1 && s.term == n.term)
         #expect(s.followers.map(\.id) == [2, 3])
@@ -118,7 +136,10 @@ import Testing
         var n = node(1)
         elect(&n)
         _ = n.persisted(upTo: n.log.lastIndex, term: n.term)
-        let actions = n.step(Message(from: 2, to: 1, term: n.term, kind: .appendResponse(rejected: false, index: n.log.lastIndex, hintIndex: 0, hintTerm: 0)))
+        let actions = n.step(
+            Message(
+                from: 2, to: 1, term: n.term,
+                kind: .appendResponse(rejected: false, index: n.log.lastIndex, hintIndex: 0, hintTerm: 0)))
         _ = actions
         for a in n.persisted(upTo: n.log.lastIndex, term: n.term) { _ = a }
         n.applied(upTo: n.log.committed)

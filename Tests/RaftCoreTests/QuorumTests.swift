@@ -69,7 +69,8 @@ import Testing
         var entries: [Entry] = []
         for (i, t) in terms.enumerated() { entries.append(Entry(term: Term(t), index: LogIndex(UInt64(i + 1)))) }
         let state = PersistentState(
-            hardState: HardState(term: Term(terms.last ?? 0)), snapshot: Snapshot(
+            hardState: HardState(term: Term(terms.last ?? 0)),
+            snapshot: Snapshot(
                 metadata: SnapshotMetadata(index: 0, term: 0, configuration: Configuration(voters: [1])), data: []),
             entries: entries, applied: 0)
         return RaftNode(options: RaftOptions(id: 1), state: state).log

@@ -14,8 +14,9 @@ struct ScenarioTests {
 
     @Test(arguments: files)
     func scenario(_ name: String) throws {
-        let url = try #require(Bundle.module.url(forResource: name, withExtension: "txt", subdirectory: "testdata"),
-                               "missing testdata/\(name).txt")
+        let url = try #require(
+            Bundle.module.url(forResource: name, withExtension: "txt", subdirectory: "testdata"),
+            "missing testdata/\(name).txt")
         let text = try String(contentsOf: url, encoding: .utf8)
         let actual = runScenario(text)
         if ProcessInfo.processInfo.environment["RAFTLITE_REWRITE"] != nil {
@@ -29,7 +30,8 @@ struct ScenarioTests {
             let e = text.split(separator: "\n", omittingEmptySubsequences: false)
             var firstDiff = 0
             while firstDiff < min(a.count, e.count) && a[firstDiff] == e[firstDiff] { firstDiff += 1 }
-            Issue.record("""
+            Issue.record(
+                """
                 \(name).txt differs from its golden output at line \(firstDiff + 1):
                 expected: \(firstDiff < e.count ? String(e[firstDiff]) : "<end>")
                 actual:   \(firstDiff < a.count ? String(a[firstDiff]) : "<end>")

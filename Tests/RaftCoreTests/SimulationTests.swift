@@ -7,7 +7,9 @@ import Testing
     @Test(arguments: [3, 5, 7])
     func seedsRunClean(nodes: Int) {
         let found = runSeeds(first: 1, count: nodes == 5 ? 60 : 30) { $0.nodes = nodes }
-        for v in found { Issue.record("seed \(v.seed) (replay: raftlite-sim --seed \(v.seed) --nodes \(nodes)): \(v.message)") }
+        for v in found {
+            Issue.record("seed \(v.seed) (replay: raftlite-sim --seed \(v.seed) --nodes \(nodes)): \(v.message)")
+        }
     }
 
     /// Seeds (from `raftlite-sim --seeds 2000 --mutate NAME`) at which each mutation is caught; the same
