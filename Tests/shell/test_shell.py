@@ -215,6 +215,22 @@ def test_read_output_and_status_commands(binaries, node, home, tmp_path):
     assert ".backup FILE" in r.stdout and ".consistency" in r.stdout  # .help
 
 
+def test_schema_and_admin_commands(binaries, node, home):
+    r = shell(["-p", str(node)],
+              "CREATE TABLE s(a INTEGER, b TEXT);\nCREATE INDEX s_a ON s(a);\n.schema s\n.indexes\n"
+              ".snapshot\n.snapshot 10\n.snapshot x\n.reap\n.expvar\n.remove 99\n.stepdown 1\n.mode bogus\n"
+              ".consistency bogus\n.timer maybe\n", home=home)
+    out, err = r.stdout, r.stderr
+    assert "| CREATE TABLE s(a INTEGER, b TEXT) |" in out and "| CREATE INDEX s_a ON s(a)" in out
+    assert "sqlite_" not in out  # the node's own bookkeeping table is not listed
+    assert out.count("snapshot taken") + out.count("no new data to snapshot") + err.count("Error: server responded with") >= 2
+    assert 'Error: trailing logs must be an integer, got "x"' in err
+    assert "Error: server responded with" in err  # removing an unknown node, stepping down to the leader itself
+    assert 'Error: invalid mode "bogus"' in err and 'Error: invalid consistency level "bogus"' in err
+    assert "Error: invalid option 'maybe' for .timer" in err
+    assert r.returncode == 1
+
+
 def test_backup_dump_and_restore(binaries, node, home, tmp_path):
     backup, dump = tmp_path / "b.sqlite", tmp_path / "d.sql"
     r = shell(["-p", str(node)], f"CREATE TABLE bk(v);\nINSERT INTO bk VALUES(1);\n.backup {backup}\n.dump {dump}\n",
