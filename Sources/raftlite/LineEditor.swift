@@ -22,6 +22,9 @@ final class LineEditor {
     private let historyLimit: Int
     private var pending: [UInt8] = []
     private var atEnd = false
+    /// Where prompts and the line being edited are drawn: standard output, or standard error when only that
+    /// is the terminal (`raftlite > results.txt`).
+    let terminalFD: Int32 = isatty(1) == 1 ? 1 : (isatty(2) == 1 ? 2 : 1)
 
     init(interactive: Bool, historyPath: String?, historyLimit: Int) {
         self.interactive = interactive
@@ -101,7 +104,7 @@ final class LineEditor {
 
     private func terminalWidth() -> Int {
         var ws = winsize()
-        if ioctl(1, UInt(TIOCGWINSZ), &ws) == 0 && ws.ws_col > 0 { return Int(ws.ws_col) }
+        if ioctl(terminalFD, UInt(TIOCGWINSZ), &ws) == 0 && ws.ws_col > 0 { return Int(ws.ws_col) }
         return 80
     }
 
@@ -109,7 +112,7 @@ final class LineEditor {
         var bytes = Array(s.utf8)
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { posixWrite(1, $0.baseAddress! + offset, $0.count - offset) }
+            let n = bytes.withUnsafeMutableBytes { posixWrite(terminalFD, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return }
             offset += n

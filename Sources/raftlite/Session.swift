@@ -78,7 +78,7 @@ final class Session {
         } catch {
             text += "Error: \(error)\n"
         }
-        writeAll(1, Array(text.utf8))
+        writeAll(editor.terminalFD, Array(text.utf8))
     }
 
     /// Processes one input line given the statement text accumulated so far; returns the new accumulation.

@@ -440,11 +440,12 @@ BACKSPACE, CTRL_A, CTRL_E, CTRL_U, CTRL_K, CTRL_W, CTRL_C, CTRL_D = "\x7f", "\x0
 class Terminal:
     """The shell on a pseudo-terminal (Python's pty module): send keys, wait for text."""
 
-    def __init__(self, argv, env):
+    def __init__(self, argv, env, stdout=None):
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
         # A session of its own with the terminal as its controlling terminal, so Ctrl-C raises SIGINT.
-        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=stdout or slave, stderr=slave, env=env,
+                                     start_new_session=True,
                                      preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
         os.close(slave)
         self.fd = master
@@ -494,13 +495,13 @@ class Terminal:
         os.close(self.fd)
 
 
-def spawn(node, home, extra_env=None, args=()):
+def spawn(node, home, extra_env=None, args=(), stdout=None):
     env = dict(os.environ)
     env.pop("RQLITE_HOST", None)
     env["HOME"] = str(home)
     env["TERM"] = "xterm"
     env.update(extra_env or {})
-    return Terminal([RAFTLITE, "-H", "127.0.0.1", "-p", str(node), *args], env)
+    return Terminal([RAFTLITE, "-H", "127.0.0.1", "-p", str(node), *args], env, stdout=stdout)
 
 
 def test_terminal_session(binaries, node, home):
@@ -608,6 +609,23 @@ def test_terminal_to_a_closed_port(binaries, home):
     finally:
         c.close()
     assert c.exitstatus == 0
+
+
+def test_terminal_with_output_to_a_file(binaries, node, home, tmp_path):
+    """raftlite > results.txt: editing happens on the terminal (standard error), results go to the file."""
+    results = tmp_path / "results.txt"
+    with open(results, "w") as f:
+        c = spawn(node, home, stdout=f)
+    try:
+        c.expect_exact(f"\r\n127.0.0.1:{node}> ")
+        c.send("SELECT 'tofile' AS w;\r")
+        c.expect_exact(f"\r\n127.0.0.1:{node}> ")
+        c.send(".quit\r")
+        c.expect_eof()
+    finally:
+        c.close()
+    assert c.exitstatus == 0
+    assert results.read_text() == "+--------+\n| w      |\n+--------+\n| tofile |\n+--------+\n"
 
 
 def test_history_size_zero_deletes_history(binaries, node, home):
