@@ -139,21 +139,26 @@ final class LineEditor {
         // History navigation: index into history + [the line being edited].
         var entries = history + [""]
         var index = entries.count - 1
-        let promptWidth = prompt.count
+        let promptWidth = columnWidth(prompt)
 
         func refresh() {
+            // One line, scrolled sideways so the cursor stays visible (columns counted with wide characters).
             let columns = terminalWidth()
+            let widths = line.map(columnWidth)
             var start = 0
-            var length = line.count
-            var position = cursor
-            while promptWidth + position >= columns && position > 0 {
+            var cursorColumn = promptWidth + widths[0..<cursor].reduce(0, +)
+            while start < cursor && cursorColumn >= columns {
+                cursorColumn -= widths[start]
                 start += 1
-                length -= 1
-                position -= 1
             }
-            while promptWidth + length > columns && length > 0 { length -= 1 }
-            var s = "\r" + prompt + String(line[start..<(start + length)]) + "\u{1b}[0K\r"
-            if promptWidth + position > 0 { s += "\u{1b}[\(promptWidth + position)C" }
+            var end = start
+            var used = promptWidth
+            while end < line.count && used + widths[end] <= columns {
+                used += widths[end]
+                end += 1
+            }
+            var s = "\r" + prompt + String(line[start..<end]) + "\u{1b}[0K\r"
+            if cursorColumn > 0 { s += "\u{1b}[\(cursorColumn)C" }
             out(s)
         }
         func showEntry(_ i: Int) {

@@ -76,6 +76,24 @@ func cellText(_ value: JSONValue) -> String {
     }
 }
 
+/// Terminal columns a character takes: 2 for East Asian wide and emoji, 0 for combining marks and
+/// zero-width characters, else 1 (a compact take on wcwidth).
+func columnWidth(_ c: Character) -> Int {
+    guard let first = c.unicodeScalars.first else { return 0 }
+    let v = first.value
+    if v < 0x300 { return v < 0x20 || (v >= 0x7f && v < 0xa0) ? 0 : 1 }
+    if (0x300...0x36f).contains(v) || v == 0x200b || v == 0x200d || (0xfe00...0xfe0f).contains(v) { return 0 }
+    let wide: [ClosedRange<UInt32>] = [
+        0x1100...0x115f, 0x2e80...0x303e, 0x3041...0x33ff, 0x3400...0x4dbf, 0x4e00...0x9fff, 0xa000...0xa4cf,
+        0xac00...0xd7a3, 0xf900...0xfaff, 0xfe30...0xfe4f, 0xff00...0xff60, 0xffe0...0xffe6, 0x1f300...0x1f64f,
+        0x1f900...0x1f9ff, 0x20000...0x2fffd, 0x30000...0x3fffd,
+    ]
+    return wide.contains { $0.contains(v) } ? 2 : 1
+}
+
+/// Terminal columns a string takes.
+func columnWidth(_ s: String) -> Int { s.reduce(0) { $0 + columnWidth($1) } }
+
 /// A rows result from the server: column names and row values.
 struct Rows {
     var columns: [String]
@@ -124,13 +142,13 @@ struct Rows {
     private func renderTable(_ out: Output) {
         guard !columns.isEmpty else { return }
         let text = values.indices.map { r in columns.indices.map { cellText(cell(r, $0)) } }
-        var widths = columns.map { $0.count }
+        var widths = columns.map { columnWidth($0) }
         for row in text {
-            for (c, s) in row.enumerated() { widths[c] = max(widths[c], s.count) }
+            for (c, s) in row.enumerated() { widths[c] = max(widths[c], columnWidth(s)) }
         }
         let border = "+" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "+") + "+"
         func row(_ cells: [String]) -> String {
-            "|" + cells.enumerated().map { c, s in " " + s + String(repeating: " ", count: widths[c] - s.count) + " " }
+            "|" + cells.enumerated().map { c, s in " " + s + String(repeating: " ", count: widths[c] - columnWidth(s)) + " " }
                 .joined(separator: "|") + "|"
         }
         out.line(border)
@@ -172,11 +190,11 @@ struct Rows {
     }
 
     private func renderLines(_ out: Output) {
-        let width = columns.map { $0.count }.max() ?? 0
+        let width = columns.map { columnWidth($0) }.max() ?? 0
         for r in values.indices {
             if r > 0 { out.line() }
             for (c, name) in columns.enumerated() {
-                out.line(String(repeating: " ", count: width - name.count) + name + " = " + cellText(cell(r, c)))
+                out.line(String(repeating: " ", count: width - columnWidth(name)) + name + " = " + cellText(cell(r, c)))
             }
         }
     }

@@ -155,6 +155,12 @@ def test_pipe_multiline_statements_modes_and_settings(binaries, node, home):
     assert "| semi;colon |" in out
 
 
+def test_pipe_aligns_wide_characters(binaries, node, home):
+    r = shell(["-p", str(node)], "SELECT '日本' AS w UNION ALL SELECT 'abcde' UNION ALL SELECT 'é';\n", home=home)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "+-------+\n| w     |\n+-------+\n| 日本  |\n| abcde |\n| é     |\n+-------+\n"
+
+
 def test_pipe_errors_are_reported_and_set_exit_status(binaries, node, home):
     r = shell(["-H", "127.0.0.1", "-p", str(node)],
               "SELEKT 1;\nSELECT * FROM no_such_table;\n.nosuchcommand\nSELECT 42 AS answer;\n", home=home)
