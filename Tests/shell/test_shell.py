@@ -221,8 +221,10 @@ def test_read_output_and_status_commands(binaries, node, home, tmp_path):
     assert ".backup FILE" in r.stdout and ".consistency" in r.stdout  # .help
 
 
-def test_schema_and_admin_commands(binaries, node, home):
+def test_schema_and_admin_commands(binaries, node, home, tmp_path):
+    sysdump = tmp_path / "sysdump.txt"
     r = shell(["-p", str(node)],
+              f".sysdump {sysdump}\n"
               "CREATE TABLE s(a INTEGER, b TEXT);\nCREATE INDEX s_a ON s(a);\n.schema s\n.indexes\n"
               ".snapshot\n.snapshot 10\n.snapshot x\n.reap\n.expvar\n.remove 99\n.stepdown 1\n.mode bogus\n"
               ".consistency bogus\n.timer maybe\n", home=home)
@@ -235,6 +237,10 @@ def test_schema_and_admin_commands(binaries, node, home):
     assert 'Error: invalid mode "bogus"' in err and 'Error: invalid consistency level "bogus"' in err
     assert "Error: invalid option 'maybe' for .timer" in err
     assert r.returncode == 1
+    dump = sysdump.read_text()
+    for path in ("/status?pretty", "/nodes?pretty", "/readyz", "/debug/vars"):
+        assert f"=== 127.0.0.1:{node}{path}\n200 OK\n" in dump
+    assert f"system dump written to {sysdump}" in out
 
 
 def test_backup_dump_and_restore(binaries, node, home, tmp_path):
