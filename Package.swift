@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Structured logging for the daemon and its libraries.
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // Metrics API used by the node and the HTTP layer, exported in the Prometheus text format at /metrics.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: C libraries from Debian packages (libmicrohttpd-dev, libsqlite3-dev, zlib1g-dev)
@@ -36,11 +39,16 @@ let package = Package(
         /// Small shared vocabulary: Go duration strings (parse and format), version information.
         .target(name: "Common"),
         /// Swift over SQLite's C API: connections, statements, values, rqlite's type mapping.
-        .target(name: "SQLiteDB", dependencies: ["CSQLite"]),
+        .target(name: "SQLiteDB", dependencies: ["CSQLite"], exclude: ["DESIGN.md"]),
         /// libmicrohttpd wrapper: Request/Response values, suspend/resume, body limits.
-        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"]),
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"], exclude: ["DESIGN.md"]),
         /// The rqlite-compatible HTTP API: routing, parameter parsing, response encoding.
-        .target(name: "API", dependencies: ["HTTPServer", "SQLiteDB", "JSON", "Common", "SQLRewrite", "CZlib"]),
+        .target(
+            name: "API",
+            dependencies: [
+                "HTTPServer", "SQLiteDB", "JSON", "Common", "SQLRewrite", "CZlib",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]),
         /// Deterministic rewriting of RANDOM()/RANDOMBLOB()/'now' before statements are replicated.
         .target(name: "SQLRewrite", exclude: ["DESIGN.md"]),
         /// The node shell: the worker thread owning the SQLite write connection, the read pool, status.
@@ -49,9 +57,10 @@ let package = Package(
             dependencies: [
                 "API", "SQLiteDB", "JSON", "Common", "Command", "RaftCore", "RaftWire", "Storage", "Transport", "CZlib",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
         /// The Raft algorithm as a pure, deterministic state machine: no IO, clocks, threads or Foundation.
-        .target(name: "RaftCore"),
+        .target(name: "RaftCore", exclude: ["DESIGN.md"]),
         /// The binary encoding of Raft messages between nodes (bounds-checked: peers are untrusted).
         .target(name: "RaftWire", dependencies: ["RaftCore"]),
         /// Replicated log entry payloads: statements and parameters, load images, cluster metadata.
@@ -69,6 +78,8 @@ let package = Package(
             dependencies: [
                 "Node", "API", "HTTPServer", "SQLiteDB", "Common",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         .executableTarget(
             name: "raftlite-sim",

@@ -21,6 +21,8 @@ public struct APIConfiguration: Sendable {
     /// Extra members of the `/status` → `http` section (e.g. `cluster`, `queue`), written after the ones
     /// the API knows itself, then all sorted as Go sorts map keys.
     public var extraHTTPStatus: [(String, JSONValue)]
+    /// Renders `/metrics` (the Prometheus text exposition format); nil answers 404.
+    public var metrics: (@Sendable () -> [UInt8])? = nil
     /// A monotonic clock in seconds, for `timings`.
     public var clock: @Sendable () -> Double
     /// Random bits for rewriting `RANDOM()`/`RANDOMBLOB(N)` (REFERENCE §3); nil: the system generator.

@@ -1,3 +1,4 @@
+import Dispatch
 import Common
 import HTTPServer
 import JSON
@@ -67,10 +68,14 @@ public final class APIHandler: HTTPHandler, Sendable {
 
     public func handle(_ request: HTTPRequest, respond: @escaping HTTPResponder) {
         let common = commonHeaders
+        let endpoint = APIHandler.route(for: request.path).map { "\($0)" } ?? "unknown"
+        let started = DispatchTime.now().uptimeNanoseconds
+        let method = request.method
         let send: @Sendable (HTTPResponse) -> Void = { response in
             var r = response
             r.headers = common + r.headers
             respond(r)
+            RequestMetrics.record(endpoint: endpoint, method: method, status: r.status, since: started)
         }
         if request.method == "OPTIONS" {
             send(HTTPResponse(status: 200))
@@ -98,7 +103,7 @@ public final class APIHandler: HTTPHandler, Sendable {
 
     enum Route {
         case root, consoleNoSlash, console, execute, query, request, backup, load, sql, boot, snapshot, reap,
-            remove, status, nodes, leader, readyz, licenses, debugVars, pprof
+            remove, status, nodes, leader, readyz, licenses, debugVars, pprof, metrics
     }
 
     static func route(for path: String) -> Route? {
@@ -111,6 +116,7 @@ public final class APIHandler: HTTPHandler, Sendable {
         case "/leader": return .leader
         case "/licenses": return .licenses
         case "/debug/vars": return .debugVars
+        case "/metrics": return .metrics
         default: break
         }
         let prefixes: [(String, Route)] = [
@@ -196,6 +202,13 @@ public final class APIHandler: HTTPHandler, Sendable {
         case .pprof:
             guard gate(ctx, perms: [.status], methods: nil) else { return }
             notImplemented(ctx)
+        case .metrics:
+            guard gate(ctx, perms: [.status], methods: ["GET", "HEAD"]) else { return }
+            guard let metrics = configuration.metrics else { return ctx.send(HTTPResponse(status: 404)) }
+            ctx.send(
+                HTTPResponse(
+                    status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                    body: .bytes(metrics())))
         }
     }
 

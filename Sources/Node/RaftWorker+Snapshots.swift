@@ -73,6 +73,7 @@ extension RaftWorker {
         snapshotInProgress = false
         switch result {
         case .failure(let error):
+            WorkerMetrics.snapshotsFailed.increment()
             logger.error("snapshot failed", metadata: ["raft.index": "\(meta.index)", "error": "\(error)"])
             finishSnapshot(.failure(.message("snapshot failed: \(error)")))
         case .success(let name):
@@ -86,6 +87,8 @@ extension RaftWorker {
             }
             snapshots.prune(keep: 1)
             lastSnapshot = (name, Date(), seconds)
+            WorkerMetrics.snapshotsTaken.increment()
+            WorkerMetrics.snapshotDuration.recordSeconds(seconds)
             logger.info("snapshot taken", metadata: ["raft.snapshot": "\(name)", "seconds": "\(seconds)"])
             finishSnapshot(.success(.created))
         }
@@ -120,6 +123,7 @@ extension RaftWorker {
             do {
                 try Self.sendSnapshotFile(
                     path: store.databasePath(lease), name: lease, message: m, to: address, transport: transport)
+                WorkerMetrics.snapshotsSent.increment()
                 logger.info("snapshot sent", metadata: ["raft.snapshot": "\(lease)", "peer": "\(address)"])
             } catch {
                 logger.warning("snapshot transfer failed", metadata: ["peer": "\(address)", "error": "\(error)"])
@@ -172,6 +176,7 @@ extension RaftWorker {
             try fsm.restore(from: snapshots.databasePath(name))
             for member in fsm.members { book.record(member) }
             snapshots.prune(keep: 1)
+            WorkerMetrics.snapshotsInstalled.increment()
             logger.info("installed snapshot", metadata: ["raft.snapshot": "\(name)"])
         } catch {
             failStop("failed to install snapshot \(name): \(error)")

@@ -210,6 +210,7 @@ final class RaftWorker: @unchecked Sendable {
             var later: [Action] = []
             var acknowledgements: [(LogIndex, Term)] = []
             var sawPersist = false
+            var persistedEntries = 0
             for action in actions {
                 switch action {
                 case .send(let m) where !sawPersist && m.mayPrecedePersistence:
@@ -218,6 +219,7 @@ final class RaftWorker: @unchecked Sendable {
                     sawPersist = true
                     do {
                         try persist(p)
+                        persistedEntries += p.entries.count
                         if let ack = p.acknowledgement { acknowledgements.append(ack) }
                     } catch {
                         failStop("failed to persist Raft state: \(error)")
@@ -229,7 +231,10 @@ final class RaftWorker: @unchecked Sendable {
             }
             if sawPersist {
                 do {
+                    let syncStart = DispatchTime.now().uptimeNanoseconds
                     try log.sync()
+                    WorkerMetrics.fsync.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - syncStart))
+                    WorkerMetrics.entriesPerFsync.record(acknowledgements.last.map { _ in persistedEntries } ?? 0)
                 } catch {
                     failStop("failed to sync the Raft log: \(error)")
                     return
@@ -326,6 +331,7 @@ final class RaftWorker: @unchecked Sendable {
             }
         }
         if let last = entries.last { core.applied(upTo: last.index) }
+        WorkerMetrics.applied.increment(by: fresh.count)
         let applied = fsm.appliedIndex
         var stillWaiting: [(UInt64, Term, @Sendable (String?) -> Void)] = []
         for w in applyWatchers {
@@ -350,6 +356,7 @@ final class RaftWorker: @unchecked Sendable {
         }
         do {
             let proposal = try core.propose(command.encode())
+            WorkerMetrics.proposals.increment()
             waiters[proposal.index.rawValue] = Waiter(term: proposal.term, completion: completion)
             enqueue(proposal.actions)
         } catch {

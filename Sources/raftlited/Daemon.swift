@@ -2,8 +2,10 @@ import API
 import Common
 import Foundation
 import HTTPServer
+import CoreMetrics
 import Logging
 import Node
+import Prometheus
 
 enum Daemon {
     /// Starts the HTTP API on the bind address before the node opens, so status answers at once.
@@ -21,13 +23,18 @@ enum Daemon {
                 throw DaemonError("failed to load auth file \(config.authFile): \(error)")
             }
         }
+        var apiConfiguration = APIConfiguration(
+            advertisedAddress: config.httpAdv, bindAddress: config.httpAddr,
+            allowOrigin: config.allowOrigin.isEmpty ? nil : config.allowOrigin,
+            publicDirectory: config.publicDir, auth: auth, version: RaftliteVersion.version,
+            writeQueue: flags)
+        let registry = metricsRegistry
+        apiConfiguration.metrics = {
+            node.refreshMetrics()
+            return registry.emitToBuffer()
+        }
         let handler = APIHandler(
-            database: node, status: node, admin: node, backups: node,
-            configuration: APIConfiguration(
-                advertisedAddress: config.httpAdv, bindAddress: config.httpAddr,
-                allowOrigin: config.allowOrigin.isEmpty ? nil : config.allowOrigin,
-                publicDirectory: config.publicDir, auth: auth, version: RaftliteVersion.version,
-                writeQueue: flags))
+            database: node, status: node, admin: node, backups: node, configuration: apiConfiguration)
         let bind = HostPort(config.httpAddr)!
         let server = HTTPServer(
             configuration: HTTPServer.Configuration(host: bind.host, port: Int(bind.port)!),
@@ -35,6 +42,20 @@ enum Daemon {
         try server.start()
         logger.info("HTTP server listening", metadata: ["http.addr": "\(bind.host):\(server.boundPort)"])
         return (server, handler)
+    }
+
+    /// The Prometheus registry behind swift-metrics; `/metrics` renders it.
+    static let metricsRegistry = PrometheusCollectorRegistry()
+
+    /// Routes every swift-metrics counter, gauge and timer of the process into the Prometheus registry.
+    static func bootstrapMetrics() {
+        var factory = PrometheusMetricsFactory(registry: metricsRegistry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+        ]
+        MetricsSystem.bootstrap(factory)
     }
 
     /// Blocks until SIGTERM or SIGINT arrives; returns its name.

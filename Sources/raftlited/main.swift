@@ -61,6 +61,7 @@ LoggingSystem.bootstrap { label in
     return handler
 }
 let logger = Logger(label: "raftlited")
+Daemon.bootstrapMetrics()
 
 var nodeConfiguration = NodeConfiguration(
     nodeID: config.nodeID, dataDirectory: config.dataPath, httpAdvertisedAddress: config.httpAdv,
