@@ -542,7 +542,7 @@ def test_terminal_session(binaries, node, home):
 
         # Ctrl-U clears the line; Ctrl-A/Ctrl-E/Ctrl-K/Ctrl-W edit it.
         c.send("garbage" + CTRL_U + ".tables" + "\r")
-        c.expect_exact("| p    |")
+        c.expect(r"\| p +\|")  # the width depends on the other tables the suite created
         c.expect_exact(prompt)
         c.send("SELECT 5 AS five; junk" + CTRL_W + BACKSPACE + CTRL_A + CTRL_E + LEFT * 3 + CTRL_K + "ve;\r")
         c.expect_exact("| five |")
