@@ -65,7 +65,10 @@ def find_chromium():
 class Daemon:
     """One raftlited process on 127.0.0.1 with its own data directory."""
 
-    def __init__(self, binary, workdir):
+    def __init__(self, binary, workdir, node_id="1", join=None, extra=()):
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.node_id = node_id
         self.http_port = free_port()
         self.raft_port = free_port()
         self.base = f"http://127.0.0.1:{self.http_port}"
@@ -73,10 +76,12 @@ class Daemon:
         self.data = Path(workdir) / "data"
         args = [
             str(binary),
-            "-node-id", "1",
+            "-node-id", node_id,
             "-http-addr", f"127.0.0.1:{self.http_port}",
             "-raft-addr", f"127.0.0.1:{self.raft_port}",
             "-public-dir", str(REPO / "public"),
+            *(["-join", join] if join else []),
+            *extra,
             str(self.data),
         ]
         self.log = open(self.log_path, "wb")
@@ -110,6 +115,13 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
+        self.log.close()
+
+    def kill(self):
+        """SIGKILL by PID: the node vanishes without saying goodbye to the cluster."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
         self.log.close()
 
     def log_tail(self, n=4000):
@@ -330,18 +342,46 @@ def workdir():
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture
-def daemon(workdir):
+def daemon_binary():
     binary = Path(os.environ.get("RAFTLITED", REPO / ".build" / "debug" / "raftlited"))
     if not binary.is_absolute():
         binary = REPO / binary
     assert binary.exists(), f"raftlited binary not found at {binary} (build it, or set RAFTLITED)"
-    d = Daemon(binary, workdir)
+    return binary
+
+
+@pytest.fixture
+def daemon(workdir):
+    d = Daemon(daemon_binary(), workdir)
     try:
         d.wait_ready()
         yield d
     finally:
         d.terminate()
+
+
+@pytest.fixture
+def cluster(workdir):
+    """Three real nodes on 127.0.0.1: node 1 bootstraps alone, nodes 2 and 3 join it."""
+    binary = daemon_binary()
+    fast = ["-raft-heartbeat-timeout", "500ms"]
+    nodes = []
+    try:
+        first = Daemon(binary, workdir / "node1", node_id="1", extra=fast)
+        nodes.append(first)
+        first.wait_ready()
+        join = f"127.0.0.1:{first.raft_port}"
+        for i in (2, 3):
+            # Node 2 lets other origins read its API, so the leader's page can show its own term and
+            # indexes; node 3 does not, so the page has to make do with the leader's replication view.
+            cors = ["-http-allow-origin", "*"] if i == 2 else []
+            nodes.append(Daemon(binary, workdir / f"node{i}", node_id=str(i), join=join, extra=fast + cors))
+        for n in nodes:
+            n.wait_ready()
+        yield nodes
+    finally:
+        for n in nodes:
+            n.terminate()
 
 
 @pytest.fixture
@@ -464,6 +504,156 @@ def test_dashboard(daemon, browser):
 
     # The page never threw.
     assert browser.exceptions() == [], json.dumps(browser.exceptions(), indent=2)[:4000]
+
+
+def node_rows(browser):
+    """The nodes table as a person reads it: {id: {reachable, role, cells...}}."""
+    return browser.eval(
+        """(function(){var out={};document.querySelectorAll('#nodes-body tr[data-node-id]').forEach(function(tr){
+          var c=tr.children;out[tr.getAttribute('data-node-id')]={reachable:tr.getAttribute('data-reachable'),
+          id:c[0].textContent.trim(),role:c[2].textContent.trim(),reach:c[3].textContent.trim(),
+          term:c[4].textContent.trim(),commit:c[5].textContent.trim(),applied:c[6].textContent.trim(),
+          lastlog:c[7].textContent.trim(),lag:c[8].textContent.trim(),contact:c[9].textContent.trim()}});
+          return out})()"""
+    )
+
+
+def banner(browser):
+    return browser.eval(
+        """(function(){var b=document.getElementById('cluster-banner');return {health:b.getAttribute('data-health'),
+          title:document.getElementById('cluster-health').textContent.trim(),
+          detail:document.getElementById('cluster-detail').textContent.trim(),
+          tolerance:document.getElementById('cluster-tolerance').textContent.trim(),
+          voters:document.getElementById('cluster-voters').textContent.trim()}})()"""
+    )
+
+
+def leader_of(nodes):
+    for n in nodes:
+        try:
+            code, body = n.get("/status", timeout=2.0)
+        except OSError:
+            continue
+        if code == 200:
+            lid = (json.loads(body).get("store") or {}).get("leader", {}).get("node_id")
+            if lid:
+                return lid
+    return None
+
+
+def test_dashboard_cluster(cluster, browser):
+    leader_id = wait_until("a leader", lambda: leader_of(cluster), 30)
+    leader = next(n for n in cluster if n.node_id == leader_id)
+    followers = [n for n in cluster if n.node_id != leader_id]
+    # The victim is a follower; node 3 (no CORS) when it is one, so node 2's own status stays visible.
+    followers.sort(key=lambda n: n.node_id != "3")
+    victim, survivor = followers[0], followers[1]
+
+    browser.navigate(leader.base + "/console/")
+    wait_until("the page to load", lambda: browser.eval("document.readyState") == "complete", 15)
+
+    # All three members listed and reachable, the leader marked, replication progress from the leader.
+    def all_listed():
+        rows = node_rows(browser)
+        return set(rows) == {"1", "2", "3"} and all(r["reachable"] == "true" for r in rows.values()) and rows
+    rows = wait_until("three reachable nodes", all_listed, 15)
+    assert rows[leader_id]["role"] == "Leader", rows
+    assert "this node" in rows[leader_id]["id"], rows
+    for f in followers:
+        assert rows[f.node_id]["role"] == "Follower", rows
+    wait_until(
+        "followers' match index and lag",
+        lambda: all(
+            node_rows(browser)[f.node_id]["lastlog"] not in ("", "—") and node_rows(browser)[f.node_id]["lag"] not in ("", "—")
+            for f in followers
+        ),
+        10,
+    )
+    assert rows[leader_id]["term"] not in ("", "—"), rows
+    if survivor.node_id == "2":
+        # Read cross-origin from node 2 itself.
+        wait_until("node 2's own term and indexes", lambda: node_rows(browser)["2"]["applied"] not in ("", "—"), 10)
+
+    b = wait_until("banner healthy", lambda: (lambda b: b if b["health"] == "healthy" else None)(banner(browser)), 10)
+    assert b["title"] == "Healthy", b
+    assert b["tolerance"] == "1", b
+    assert b["voters"] == "3 / 3", b
+    assert "1 more failure" in b["detail"], b
+
+    # Snapshots and auto-backups panels say what they know.
+    code, _ = http_post(leader, "/snapshot")
+    assert code == 200, code
+    wait_until("the snapshot to be shown", lambda: "index" in (browser.text("#kv-snapshots") or ""), 10)
+    backups = browser.text("#panel-backups")
+    assert "not configured" in backups.lower() or "Destination" in backups, backups
+
+    # The SQL console, at a chosen read level.
+    out = run_sql(browser, "CREATE TABLE fruit(id INTEGER PRIMARY KEY, name TEXT)")
+    assert "rows affected" in out or "OK" in out, out
+    out = run_sql(browser, "INSERT INTO fruit(name) VALUES('apple'), ('pear')")
+    assert "rows affected: 2" in out, out
+    browser.eval("(function(){var s=document.getElementById('sql-level');s.value='strong';"
+                 "s.dispatchEvent(new Event('change'))})()")
+    out = run_sql(browser, "SELECT name FROM fruit ORDER BY id")
+    assert "level strong" in out, out
+    cells = browser.eval(
+        "Array.from(document.querySelectorAll('#sql-output table tbody td')).map(function(td){return td.textContent})"
+    )
+    assert cells == ["apple", "pear"], cells
+
+    # Request rates come from /metrics deltas; the console's statements went through /db/request.
+    wait_until("request rates", lambda: browser.eval("!document.getElementById('traffic-rates').hidden"), 10)
+    assert "/db/request" in browser.text("#kv-traffic"), browser.text("#kv-traffic")
+
+    # A follower dies without warning: the table says so, and the banner counts it.
+    victim.kill()
+    rows = wait_until(
+        f"node {victim.node_id} shown unreachable",
+        lambda: (lambda r: r if r.get(victim.node_id, {}).get("reachable") == "false" else None)(node_rows(browser)),
+        10 * REFRESH_S,
+    )
+    assert "unreachable" in rows[victim.node_id]["reach"], rows
+    # No stale numbers presented as current.
+    assert all(rows[victim.node_id][k] == "—" for k in ("term", "commit", "applied", "lastlog", "lag")), rows
+    assert rows[leader_id]["role"] == "Leader", rows
+    b = wait_until("banner degraded", lambda: (lambda b: b if b["health"] == "degraded" else None)(banner(browser)), 10)
+    assert b["tolerance"] == "0", b
+    assert b["voters"] == "2 / 3", b
+    assert f"node {victim.node_id}" in b["detail"].lower(), b
+    assert "Degraded" in b["title"], b
+    # This node itself is still live: the page is not stale.
+    assert browser.text("#conn-label") == "Live"
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.eval("window.scrollTo(0,0)")
+    browser.screenshot(ARTIFACTS / "dashboard-cluster.png")
+    browser.set_viewport(390, 844, mobile=True)
+    wait_until(
+        "layout to fit a phone",
+        lambda: browser.eval("document.documentElement.scrollWidth <= window.innerWidth + 1"),
+        5,
+    )
+    browser.screenshot(ARTIFACTS / "dashboard-cluster-mobile.png")
+    # What a phone shows first: the banner and, scrolled to it, the members.
+    browser.screenshot(ARTIFACTS / "dashboard-cluster-mobile-top.png", full_page=False)
+    browser.eval("document.getElementById('panel-nodes').scrollIntoView()")
+    browser.screenshot(ARTIFACTS / "dashboard-cluster-mobile-nodes.png", full_page=False)
+    browser.eval("window.scrollTo(0,0)")
+    browser.set_viewport(1280, 900, mobile=False)
+    browser.set_color_scheme("dark")
+    browser.screenshot(ARTIFACTS / "dashboard-cluster-dark.png")
+    browser.set_color_scheme("light")
+
+    assert browser.exceptions() == [], json.dumps(browser.exceptions(), indent=2)[:4000]
+
+
+def http_post(node, path, body=b""):
+    req = urllib.request.Request(node.base + path, data=body, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
 
 
 if __name__ == "__main__":

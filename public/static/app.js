@@ -1,5 +1,11 @@
-// Raftlite status dashboard: polls this node's /status, /nodes?ver=2 and /readyz every 2 s and renders
-// them, plus a small SQL console over /db/request. Plain browser JavaScript, no dependencies.
+// Raftlite status dashboard: polls this node's /status, /nodes?ver=2&nonvoters, /readyz and /metrics every
+// 2 s and renders the cluster's health, its members, this node's recovery, snapshots, auto-backups and
+// request rates, plus a small SQL console over /db/request. Plain browser JavaScript, no dependencies.
+//
+// Where the numbers come from: everything is read from the node serving this page. Other members'
+// reachability comes from its /nodes probe; their replication progress from the leader's
+// `store.raft.followers` (so only a leader's page has it). A peer's own /status is only used when the
+// browser may read it cross-origin (the peer runs with -http-allow-origin); otherwise it is not guessed.
 //
 // Rules the code keeps:
 // - Every field of every response may be missing (the node answers while it is still starting or
@@ -174,7 +180,7 @@
   }
 
   function fetchNodes() {
-    return fetchWithTimeout('/nodes?ver=2', null, FETCH_TIMEOUT_MS).then(function (r) {
+    return fetchWithTimeout('/nodes?ver=2&nonvoters', null, FETCH_TIMEOUT_MS).then(function (r) {
       if (!r.ok) return { ok: false, message: (r.text || '').trim() || ('HTTP ' + r.status) };
       var parsed = parseJSON(r.text);
       if (!parsed.ok) return { ok: false, message: 'invalid /nodes response' };
@@ -189,6 +195,13 @@
     });
   }
 
+  function fetchMetrics() {
+    return fetchWithTimeout('/metrics', null, FETCH_TIMEOUT_MS).then(function (r) {
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      return { at: performance.now(), samples: parseProm(r.text) };
+    });
+  }
+
   function settle(p) {
     return p.then(function (v) { return { ok: true, value: v }; }, function (e) { return { ok: false, error: e }; });
   }
@@ -196,9 +209,9 @@
   function refresh() {
     if (state.inFlight) return Promise.resolve();
     state.inFlight = true;
-    return Promise.all([settle(fetchStatus()), settle(fetchNodes()), settle(fetchReadyz())])
+    return Promise.all([settle(fetchStatus()), settle(fetchNodes()), settle(fetchReadyz()), settle(fetchMetrics())])
       .then(function (r) {
-        var status = r[0], nodes = r[1], readyz = r[2];
+        var status = r[0], nodes = r[1], readyz = r[2], metrics = r[3];
         if (!status.ok) {
           markUnreachable(errorReason(status.error));
           return;
@@ -210,7 +223,8 @@
         state.status = status.value;
         var nodesResult = nodes.ok ? nodes.value : { ok: false, message: 'could not fetch: ' + errorReason(nodes.error) };
         var readyResult = readyz.ok ? readyz.value : { error: errorReason(readyz.error) };
-        renderAll(status.value, nodesResult, readyResult);
+        var metricsResult = metrics.ok ? metrics.value : { error: errorReason(metrics.error) };
+        renderAll(status.value, nodesResult, readyResult, metricsResult);
       })
       .catch(function (e) {
         // Rendering is guarded per panel; this is only a last line of defence.
@@ -279,6 +293,11 @@
     setText('last-updated', updated);
     document.body.classList.toggle('is-stale', stale);
 
+    if (state.failing || stale) {
+      setClusterHealth('unknown', 'Cluster status unknown',
+        state.failing ? 'This node cannot be reached, so nothing below is current.' : 'No fresh data from this node.');
+    }
+
     if (banner) {
       banner.hidden = !state.failing;
       if (state.failing) {
@@ -302,13 +321,20 @@
     }
   }
 
-  function renderAll(status, nodes, readyz) {
+  function renderAll(status, nodes, readyz, metrics) {
+    var members = null;
+    safely('members', function () { members = mergeMembers(status, nodes); });
+    safely('cluster', function () { renderCluster(status, nodes, members); });
     safely('summary', function () { renderSummary(status, readyz); });
+    safely('traffic', function () { renderTraffic(metrics); });
+    safely('snapshots', function () { renderSnapshots(status); });
+    safely('backups', function () { renderBackups(status); });
     safely('raft', function () { renderRaft(status); });
     safely('storage', function () { renderStorage(status); });
     safely('process', function () { renderProcess(status); });
     safely('readyz', function () { renderReadyz(readyz); });
-    safely('nodes', function () { renderNodes(nodes, status); });
+    safely('nodes', function () { renderNodes(nodes, status, members); });
+    safely('peers', function () { pollPeers(members, status); });
     safely('raw', function () { renderRaw(status); });
   }
 
@@ -446,7 +472,8 @@
       var v = row[1];
       if (!present(v) && !opts.always) continue;
       var dd = el('dd', { class: (opts.mono ? 'mono' : '') + (present(v) ? '' : ' missing'), title: opts.title });
-      dd.textContent = show(v);
+      if (typeof Node !== 'undefined' && v instanceof Node) dd.appendChild(v);
+      else dd.textContent = show(v);
       frag.appendChild(el('dt', { text: row[0] }));
       frag.appendChild(dd);
     }
@@ -559,60 +586,568 @@
     });
   }
 
+  // ---- durations, metrics ---------------------------------------------------------------------------
+
+  /** A Go duration string ("1m30.5s", "44.26ms", "375µs", "0s") or a number of seconds, in ms. */
+  function parseDuration(v) {
+    if (typeof v === 'number' && isFinite(v)) return v * 1000;
+    if (!present(v)) return undefined;
+    var s = String(v).trim();
+    if (s === '0') return 0;
+    var re = /(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)/g;
+    var scale = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 };
+    var total = 0, matched = '', m;
+    while ((m = re.exec(s)) !== null) { total += parseFloat(m[1]) * scale[m[2]]; matched += m[0]; }
+    return matched && matched.length === s.replace(/^-/, '').length ? total : undefined;
+  }
+
+  function formatMs(ms) {
+    if (typeof ms !== 'number' || !isFinite(ms)) return undefined;
+    if (ms < 1) return (ms * 1000).toFixed(0) + ' µs';
+    if (ms < 10) return ms.toFixed(2) + ' ms';
+    if (ms < 1000) return ms.toFixed(0) + ' ms';
+    if (ms < 60000) return (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + ' s';
+    var m = Math.floor(ms / 60000);
+    return m + ' min ' + Math.round((ms % 60000) / 1000) + ' s';
+  }
+
+  function formatRate(v) {
+    if (typeof v !== 'number' || !isFinite(v)) return '—';
+    if (v === 0) return '0';
+    if (v < 10) return v.toFixed(1);
+    return Math.round(v).toLocaleString('en-US');
+  }
+
+  /** A timestamp as "local time · n ago", or undefined. */
+  function whenText(s) {
+    if (!present(s)) return undefined;
+    var d = new Date(String(s));
+    if (isNaN(d.getTime())) return String(s);
+    return formatTimestamp(s) + ' · ' + ago(Date.now() - d.getTime());
+  }
+
+  /** Prometheus text format → {name: [{labels, value}]}. Ignores comments and malformed lines. */
+  function parseProm(text) {
+    var out = {};
+    var lines = String(text || '').split('\n');
+    for (var i = 0; i < lines.length; i++) {
+      var line = lines[i].trim();
+      if (!line || line.charAt(0) === '#') continue;
+      var m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
+      if (!m) continue;
+      var labels = {};
+      if (m[3]) {
+        var lre = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g, lm;
+        while ((lm = lre.exec(m[3])) !== null) labels[lm[1]] = lm[2];
+      }
+      var value = parseFloat(m[4]);
+      if (!isFinite(value)) continue;
+      (out[m[1]] = out[m[1]] || []).push({ labels: labels, value: value });
+    }
+    return out;
+  }
+
+  /** Sum of a metric's samples whose labels pass `filter`; undefined when the metric is absent. */
+  function promSum(samples, name, filter) {
+    var list = samples[name];
+    if (!list) return undefined;
+    var sum = 0;
+    for (var i = 0; i < list.length; i++) if (!filter || filter(list[i].labels)) sum += list[i].value;
+    return sum;
+  }
+
+  var TRAFFIC_KINDS = [
+    { key: 'write', endpoint: 'execute' },
+    { key: 'read', endpoint: 'query' },
+    { key: 'mixed', endpoint: 'request' }
+  ];
+  var SPARK_POINTS = 40;
+  var traffic = { prev: null, history: { write: [], read: [], mixed: [] } };
+
+  function trafficTotals(samples) {
+    var t = {};
+    TRAFFIC_KINDS.forEach(function (k) {
+      var byEndpoint = function (l) { return l.endpoint === k.endpoint; };
+      t[k.key] = {
+        count: promSum(samples, 'raftlite_http_requests_total', byEndpoint),
+        durSum: promSum(samples, 'raftlite_http_request_duration_seconds_sum', byEndpoint),
+        durCount: promSum(samples, 'raftlite_http_request_duration_seconds_count', byEndpoint)
+      };
+    });
+    t.errors = promSum(samples, 'raftlite_http_requests_total', function (l) {
+      return /^(execute|query|request)$/.test(l.endpoint) && Number(l.status) >= 400;
+    });
+    t.fsyncSum = promSum(samples, 'raftlite_log_fsync_seconds_sum');
+    t.fsyncCount = promSum(samples, 'raftlite_log_fsync_seconds_count');
+    t.proposals = promSum(samples, 'raftlite_raft_proposals_total');
+    return t;
+  }
+
+  function delta(a, b) {
+    return typeof a === 'number' && typeof b === 'number' && b >= a ? b - a : undefined;
+  }
+
+  function renderSpark(id, values) {
+    var svg = $(id);
+    if (!svg) return;
+    var line = svg.querySelector('polyline');
+    if (!line) return;
+    var max = Math.max.apply(null, values.concat([0.0001]));
+    var step = 100 / (SPARK_POINTS - 1);
+    var offset = SPARK_POINTS - values.length;
+    var pts = values.map(function (v, i) {
+      return ((offset + i) * step).toFixed(1) + ',' + (22 - (v / max) * 20).toFixed(1);
+    });
+    line.setAttribute('points', pts.join(' '));
+  }
+
+  function renderTraffic(metrics) {
+    var msg = $('traffic-message');
+    var rates = $('traffic-rates');
+    if (!metrics || !metrics.samples) {
+      traffic.prev = null;
+      if (msg) { msg.hidden = false; msg.textContent = 'Metrics unavailable: ' + ((metrics && metrics.error) || 'unknown error') + '.'; }
+      if (rates) rates.hidden = true;
+      fillKV('kv-traffic', []);
+      return;
+    }
+    var cur = { at: metrics.at, totals: trafficTotals(metrics.samples) };
+    var prev = traffic.prev;
+    traffic.prev = cur;
+    if (!prev) return; // the first sample only sets the baseline ("Measuring…")
+    var secs = (cur.at - prev.at) / 1000;
+    if (!(secs > 0)) return;
+    var restarted = false;
+    var out = {};
+    TRAFFIC_KINDS.forEach(function (k) {
+      var a = prev.totals[k.key], b = cur.totals[k.key];
+      if (typeof a.count === 'number' && typeof b.count === 'number' && b.count < a.count) restarted = true;
+      var n = delta(a.count, b.count);
+      var dc = delta(a.durCount, b.durCount);
+      var ds = delta(a.durSum, b.durSum);
+      out[k.key] = {
+        rate: n === undefined ? (b.count === undefined ? 0 : undefined) : n / secs,
+        latency: dc ? (ds / dc) * 1000 : undefined
+      };
+      var h = traffic.history[k.key];
+      h.push(typeof out[k.key].rate === 'number' ? out[k.key].rate : 0);
+      while (h.length > SPARK_POINTS) h.shift();
+    });
+    if (restarted) {
+      // Counters went backwards: the node restarted. Start measuring again rather than show nonsense.
+      traffic.history = { write: [], read: [], mixed: [] };
+      return;
+    }
+    if (msg) msg.hidden = true;
+    if (rates) rates.hidden = false;
+    setText('rate-write', formatRate(out.write.rate));
+    setText('rate-read', formatRate(out.read.rate));
+    setText('lat-write', formatMs(out.write.latency) || 'n/a (idle)');
+    setText('lat-read', formatMs(out.read.latency) || 'n/a (idle)');
+    renderSpark('spark-write', traffic.history.write);
+    renderSpark('spark-read', traffic.history.read);
+
+    var P = prev.totals, C = cur.totals;
+    var errs = delta(P.errors, C.errors);
+    var fsyncN = delta(P.fsyncCount, C.fsyncCount);
+    var props = delta(P.proposals, C.proposals);
+    fillKV('kv-traffic', [
+      ['Unified /db/request', formatRate(out.mixed.rate) + ' /s' +
+        (out.mixed.latency !== undefined ? ' · mean ' + formatMs(out.mixed.latency) : ''), { always: true }],
+      ['Failed requests', errs === undefined ? undefined : formatRate(errs / secs) + ' /s'],
+      ['Raft proposals', props === undefined ? undefined : formatRate(props / secs) + ' /s'],
+      ['Log fsync (mean)', fsyncN ? formatMs((delta(P.fsyncSum, C.fsyncSum) / fsyncN) * 1000) : (fsyncN === 0 ? 'n/a (idle)' : undefined)],
+      ['Window', secs.toFixed(1) + ' s, this node only']
+    ]);
+  }
+
+  // ---- cluster: members, health ---------------------------------------------------------------------
+
+  // What the page has learnt about each member across refreshes: the API address (an unreachable member's
+  // probe omits it) and when it was last seen reachable.
+  var memory = {};
+  // Peers' own /status, fetched cross-origin when the peer allows it: id -> {status, at, busy, fails, nextTry}.
+  var peers = {};
+  var PEER_FRESH_MS = 3 * REFRESH_MS;
+
+  /** One list of members from /nodes (reachability) and this node's configuration (store.nodes). */
+  function mergeMembers(status, nodesResult) {
+    var list = [];
+    var byID = {};
+    function entry(id) {
+      var key = String(id);
+      if (!byID[key]) { byID[key] = { id: key }; list.push(byID[key]); }
+      return byID[key];
+    }
+    var probed = nodesResult && nodesResult.ok;
+    if (probed) {
+      nodesResult.nodes.filter(isObject).forEach(function (n) {
+        if (!present(n.id)) return;
+        var e = entry(n.id);
+        e.api_addr = present(n.api_addr) ? String(n.api_addr) : undefined;
+        e.addr = n.addr;
+        e.voter = typeof n.voter === 'boolean' ? n.voter : undefined;
+        e.reachable = typeof n.reachable === 'boolean' ? n.reachable : undefined;
+        e.leader = n.leader === true;
+        e.error = n.error;
+        e.version = n.version;
+        e.probe = n.time_s;
+      });
+    }
+    var cfg = get(status, 'store.nodes');
+    if (Array.isArray(cfg)) {
+      cfg.filter(isObject).forEach(function (n) {
+        if (!present(n.id)) return;
+        var e = entry(n.id);
+        if (!present(e.addr)) e.addr = n.addr;
+        if (e.voter === undefined && present(n.suffrage)) e.voter = n.suffrage !== 'nonvoter';
+      });
+    }
+    var leaderID = get(status, 'store.leader.node_id');
+    var self = get(status, 'store.node_id');
+    var now = Date.now();
+    list.forEach(function (e) {
+      if (present(leaderID) && String(leaderID) === e.id) e.leader = true;
+      e.self = present(self) && String(self) === e.id;
+      if (e.self && e.reachable === undefined) e.reachable = true; // it answered this page
+      var mem = memory[e.id] || (memory[e.id] = {});
+      if (present(e.api_addr)) mem.api_addr = e.api_addr;
+      else if (present(mem.api_addr)) { e.api_addr = mem.api_addr; e.apiRemembered = true; }
+      if (e.reachable === true) mem.lastSeen = now;
+      e.lastSeen = mem.lastSeen;
+    });
+    list.sort(function (a, b) {
+      var na = Number(a.id), nb = Number(b.id);
+      if (isFinite(na) && isFinite(nb)) return na - nb;
+      return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+    });
+    return { list: list, probed: !!probed };
+  }
+
+  var lastHealth = '';
+  function setClusterHealth(health, title, detail) {
+    var banner = $('cluster-banner');
+    if (banner) banner.setAttribute('data-health', health);
+    // Rewritten only on change so the live region announces transitions, not every refresh.
+    if (lastHealth !== health + '|' + title) { setText('cluster-health', title); lastHealth = health + '|' + title; }
+    setText('cluster-detail', detail);
+    if (health === 'unknown') {
+      setText('cluster-tolerance', '—');
+      setText('cluster-voters', '—');
+    }
+  }
+
+  function capitalize(t) { return t ? t.charAt(0).toUpperCase() + t.slice(1) : t; }
+  function plural(n, word) { return n + ' ' + word + (n === 1 ? '' : 's'); }
+
+  function renderCluster(status, nodesResult, members) {
+    var store = isObject(status.store) ? status.store : {};
+    if (store.open !== true) {
+      var phase = get(status, 'node.phase');
+      setClusterHealth('unknown', 'Cluster status unknown',
+        'This node\u2019s store is not open yet' + (present(phase) ? ' (' + phase + ')' : '') + '.');
+      setText('cluster-leader', '—');
+      return;
+    }
+    var list = members ? members.list : [];
+    var voters = list.filter(function (m) { return m.voter !== false; });
+    var V = voters.length;
+    var unreachable = voters.filter(function (m) { return m.reachable === false; });
+    var unknown = voters.filter(function (m) { return m.reachable === undefined; });
+    var reachableN = V - unreachable.length - unknown.length;
+    var quorum = Math.floor(V / 2) + 1;
+    // A cluster of V voters survives floor((V-1)/2) failures; each unreachable voter uses one up.
+    var tolerable = Math.max(0, Math.floor((V - 1) / 2) - unreachable.length);
+    var leaderID = get(store, 'leader.node_id');
+    var leaderKnown = present(leaderID);
+
+    setText('cluster-tolerance', V ? String(tolerable) : '—');
+    setText('cluster-voters', V ? reachableN + ' / ' + V : '—');
+    setText('cluster-leader', leaderKnown ? String(leaderID) : 'none');
+
+    var names = function (ms) { return ms.map(function (m) { return 'node ' + m.id; }).join(', '); };
+    var tolText = 'can tolerate ' + plural(tolerable, 'more failure');
+    if (!leaderKnown) {
+      setClusterHealth('noleader', 'No leader',
+        'No leader is known to this node, so writes and strong or linearizable reads fail until one is elected. ' +
+        (V ? reachableN + ' of ' + plural(V, 'voter') + ' reachable; a leader needs ' + quorum + '.' : ''));
+      return;
+    }
+    if (!members || !members.probed) {
+      setClusterHealth('degraded', 'Reachability unknown',
+        'Leader is node ' + leaderID + ', but the member probe (/nodes) failed, so reachability is not known.');
+      return;
+    }
+    if (unreachable.length && reachableN < quorum) {
+      setClusterHealth('noleader', 'Quorum lost',
+        plural(unreachable.length, 'voter') + ' unreachable (' + names(unreachable) + '); only ' + reachableN + ' of ' + V +
+        ' reachable, ' + quorum + ' needed. Writes will fail.');
+      return;
+    }
+    if (unreachable.length) {
+      setClusterHealth('degraded', 'Degraded \u2014 ' + unreachable.length + ' of ' + plural(V, 'voter') + ' unreachable',
+        capitalize(names(unreachable)) + ' unreachable. Leader is node ' + leaderID + '; quorum is ' + quorum + ' of ' + V + ', ' + tolText + '.');
+      return;
+    }
+    setClusterHealth('healthy', 'Healthy',
+      'Leader is node ' + leaderID + ', all ' + plural(V, 'voter') + ' reachable' +
+      (unknown.length ? ' (' + names(unknown) + ' not probed)' : '') + '; ' + tolText + '.');
+  }
+
+  /** Best effort: each reachable peer's own /status, when its CORS settings let this page read it. */
+  function pollPeers(members, status) {
+    if (!members) return;
+    members.list.forEach(function (m) {
+      if (m.self || m.reachable !== true || !/^https?:\/\//.test(m.api_addr || '')) return;
+      var origin;
+      try { origin = new URL(m.api_addr).origin; } catch (e) { return; }
+      if (origin === window.location.origin) return;
+      var p = peers[m.id] || (peers[m.id] = { fails: 0 });
+      var now = Date.now();
+      if (p.busy || (p.nextTry && now < p.nextTry)) return;
+      p.busy = true;
+      var ctl = typeof AbortController === 'function' ? new AbortController() : null;
+      var timer = ctl ? setTimeout(function () { ctl.abort(); }, FETCH_TIMEOUT_MS) : null;
+      fetch(origin + '/status', { mode: 'cors', credentials: 'omit', cache: 'no-store', signal: ctl ? ctl.signal : undefined })
+        .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
+        .then(function (v) {
+          p.status = v; p.at = Date.now(); p.fails = 0; p.nextTry = 0;
+        }, function () {
+          // Usually CORS (the peer was not started with -http-allow-origin): back off, do not hammer it.
+          p.fails++;
+          p.nextTry = Date.now() + Math.min(60000, 15000 * p.fails);
+        })
+        .then(function () { p.busy = false; if (timer) clearTimeout(timer); });
+    });
+  }
+
+  function peerRaft(id) {
+    var p = peers[id];
+    if (!p || !p.status || Date.now() - p.at > PEER_FRESH_MS) return null;
+    var raft = get(p.status, 'store.raft');
+    return isObject(raft) ? raft : null;
+  }
+
   function badge(text, t) {
     return el('span', { class: 'badge small', 'data-tone': t, text: text });
   }
 
-  function renderNodes(result, status) {
+  function numCell(v, note, title) {
+    var td = el('td', { class: 'num mono' + (present(v) ? '' : ' null'), title: title });
+    td.textContent = present(v) ? String(v) : '—';
+    if (note) td.appendChild(el('span', { class: 'cell-note', text: ' ' + note }));
+    return td;
+  }
+
+  function contactText(raft, isLeader) {
+    var lc = raft ? raft.last_contact : undefined;
+    if (isLeader) return 'leader';
+    if (lc === 'never') return 'never';
+    var ms = parseDuration(lc);
+    if (ms === undefined) return present(lc) ? String(lc) : undefined;
+    return formatMs(ms) + ' ago';
+  }
+
+  var NODE_COLUMNS = ['ID', 'Addresses', 'Role', 'Reachable', 'Term', 'Commit', 'Applied', 'Last log', 'Lag', 'Last contact'];
+
+  function renderNodes(result, status, members) {
     var body = $('nodes-body');
     var msg = $('nodes-message');
-    var wrap = $('nodes-wrap');
     if (!body) return;
     clear(body);
     if (!result || !result.ok) {
       if (msg) {
         msg.hidden = false;
-        msg.textContent = 'Membership unavailable: ' + ((result && result.message) || 'unknown error');
+        msg.textContent = 'Member probe unavailable: ' + ((result && result.message) || 'unknown error') +
+          '. Members below come from this node\u2019s configuration; their reachability is unknown.';
       }
-      if (wrap) wrap.hidden = true;
+    } else if (msg) {
+      msg.hidden = true;
+    }
+    var list = members ? members.list : [];
+    if (!list.length) {
+      body.appendChild(el('tr', null, [el('td', { colspan: '10', class: 'null', text: 'No members reported.' })]));
+      return;
+    }
+    var selfRaft = get(status, 'store.raft') || {};
+    var followers = isObject(selfRaft.followers) ? selfRaft.followers : null;
+    var selfIsLeader = selfRaft.state === 'Leader';
+    var usedMatch = false, usedPeer = false, missingPeer = false;
+    var now = Date.now();
+
+    list.forEach(function (m) {
+      var raft = m.self ? selfRaft : (m.reachable === true ? peerRaft(m.id) : null);
+      if (!m.self && raft) usedPeer = true;
+      var f = followers && isObject(followers[m.id]) ? followers[m.id] : null;
+      var down = m.reachable === false;
+
+      var idCell = el('th', { scope: 'row', class: 'mono' }, [m.id]);
+      if (m.self) idCell.appendChild(el('span', { class: 'hint', text: ' (this node)' }));
+
+      var addrCell = el('td', { class: 'addrs mono' });
+      if (present(m.api_addr) && /^https?:\/\//.test(m.api_addr)) {
+        addrCell.appendChild(el('a', { href: m.api_addr.replace(/\/+$/, '') + '/console/', text: m.api_addr,
+          title: m.apiRemembered ? 'last address this node reported' : 'open this node\u2019s dashboard' }));
+      } else {
+        addrCell.appendChild(el('span', { text: present(m.api_addr) ? m.api_addr : 'API address unknown', class: present(m.api_addr) ? '' : 'null' }));
+      }
+      addrCell.appendChild(el('span', { class: 'sub', text: 'raft ' + show(m.addr) }));
+
+      var role;
+      if (down) role = badge('unknown', 'muted');
+      else if (m.leader) role = badge('Leader', 'leader');
+      else if (raft && present(raft.state)) role = badge(String(raft.state), raft.state === 'Candidate' ? 'warn' : 'muted');
+      else if (m.voter === false) role = badge('Non-voter', 'muted');
+      else if (present(get(status, 'store.leader.node_id'))) role = badge('Follower', 'muted');
+      else role = badge('unknown', 'muted');
+      var roleCell = el('td', null, [role]);
+      if (m.voter === false && !down) roleCell.appendChild(el('span', { class: 'sub', text: 'non-voter' }));
+
+      var reachCell = el('td', { class: 'reach' });
+      if (m.reachable === true) reachCell.appendChild(badge('reachable', 'ok'));
+      else if (down) reachCell.appendChild(badge('unreachable', 'bad'));
+      else reachCell.appendChild(badge('not probed', 'muted'));
+      if (present(m.error)) reachCell.appendChild(el('span', { class: 'sub error', text: String(m.error) }));
+      else if (present(m.probe) && m.reachable === true && !m.self) reachCell.appendChild(el('span', { class: 'sub', text: 'probe ' + m.probe }));
+
+      var term, commit, applied, lastLog, lastLogNote, lastLogTitle, lag, contact;
+      if (raft && !down) {
+        term = raft.term; commit = raft.commit_index; applied = raft.applied_index; lastLog = raft.last_log_index;
+        contact = contactText(raft, m.leader && raft.state === 'Leader');
+      } else if (!down) {
+        missingPeer = true;
+      }
+      if (f && !down) {
+        if (!present(lastLog)) {
+          lastLog = f.match_index; lastLogNote = 'match';
+          lastLogTitle = 'Highest log index the leader knows this node holds (its own /status is not readable from here)';
+          usedMatch = true;
+        }
+        lag = f.lag;
+      } else if (m.leader && selfIsLeader && m.self) {
+        lag = 0;
+      }
+      var lagCell = numCell(present(lag) ? lag : undefined, null, 'Entries behind the leader\u2019s last log index');
+      if (typeof lag === 'number' && lag > 0) lagCell.setAttribute('data-tone', lag > 1000 ? 'bad' : 'warn');
+      if (f && present(f.state) && f.state !== 'replicate') lagCell.appendChild(el('span', { class: 'sub', text: String(f.state) }));
+
+      var contactCell = el('td', { class: 'contact' });
+      if (down) {
+        contactCell.textContent = m.lastSeen ? 'seen ' + clockTime(new Date(m.lastSeen)) + ' (' + ago(now - m.lastSeen) + ')' : 'not seen since page load';
+      } else {
+        contactCell.textContent = present(contact) ? contact : '—';
+        if (!present(contact)) contactCell.className += ' null';
+      }
+
+      var tr = el('tr', { 'data-node-id': m.id, 'data-reachable': String(m.reachable), class: down ? 'is-down' : (m.leader ? 'is-leader' : '') }, [
+        idCell, addrCell, roleCell, reachCell,
+        numCell(term), numCell(commit), numCell(applied),
+        numCell(lastLog, lastLogNote, lastLogTitle),
+        lagCell, contactCell
+      ]);
+      // Labels for the stacked phone layout, where the header row is not shown.
+      for (var i = 0; i < tr.children.length && i < NODE_COLUMNS.length; i++) tr.children[i].setAttribute('data-label', NODE_COLUMNS[i]);
+      body.appendChild(tr);
+    });
+
+    var notes = [];
+    if (usedMatch) notes.push('\u201cmatch\u201d is the leader\u2019s replication view of a follower: the highest log index it is known to hold.');
+    if (missingPeer && !usedPeer) {
+      notes.push(selfIsLeader
+        ? 'Other nodes\u2019 term, commit and applied index need their own /status, which a browser may only read when they run with -http-allow-origin.'
+        : 'Replication lag is only known to the leader: open the leader\u2019s dashboard for it.');
+    }
+    if (list.some(function (m) { return m.reachable === false; })) {
+      notes.push('Values of unreachable nodes are not shown: they would not be current.');
+    }
+    setText('nodes-footnote', notes.join(' '));
+    var up = list.filter(function (m) { return m.reachable === true; }).length;
+    setText('nodes-note', up + ' of ' + list.length + ' reachable');
+  }
+
+  // ---- snapshots, backups ---------------------------------------------------------------------------
+
+  function renderSnapshots(status) {
+    var store = isObject(status.store) ? status.store : {};
+    var open = store.open === true;
+    setClosedPlaceholder('panel-snapshots', open, status);
+    if (!open) { fillKV('kv-snapshots', []); return; }
+    var ss = isObject(store.snapshot_store) ? store.snapshot_store : {};
+    var list = Array.isArray(ss.snapshots) ? ss.snapshots : [];
+    var last = ss.last_snapshot;
+    var lastText;
+    if (present(last)) {
+      var m = /^(\d+)-(\d+)/.exec(String(last));
+      lastText = m ? 'index ' + m[2] + ', term ' + m[1] : String(last);
+    } else if (present(ss.last_snapshot) === false && list.length) {
+      lastText = String(list[list.length - 1]);
+    } else {
+      lastText = 'none yet';
+    }
+    var inProgress = ss.in_progress === true
+      ? badge('in progress', 'warn')
+      : (ss.in_progress === false ? badge('idle', 'muted') : undefined);
+    fillKV('kv-snapshots', [
+      ['Last snapshot', lastText, { always: true }],
+      ['Taken', whenText(ss.last_snapshot_time)],
+      ['Duration', formatMs(parseDuration(ss.last_snapshot_duration)) || ss.last_snapshot_duration],
+      ['Size', formatBytes(ss.dir_size), { always: true }],
+      ['Retained', list.length ? plural(list.length, 'snapshot') : 'none'],
+      ['Now', inProgress, { always: true }],
+      ['Log since snapshot', (typeof get(store, 'raft.last_log_index') === 'number' && typeof get(store, 'raft.last_snapshot_index') === 'number')
+        ? plural(store.raft.last_log_index - store.raft.last_snapshot_index, 'entry').replace(/entrys$/, 'entries') : undefined]
+    ]);
+  }
+
+  var backupSeen = null; // counters at the previous refresh, to tell what the latest attempt did
+
+  function renderBackups(status) {
+    var ab = status.auto_backups;
+    var msg = $('backups-message');
+    var httpBackup = whenText(status.last_backup_time);
+    if (!isObject(ab)) {
+      backupSeen = null;
+      if (msg) { msg.hidden = false; msg.textContent = 'Not configured on this node (start it with -auto-backup <config file>).'; }
+      fillKV('kv-backups', [['Last HTTP backup', httpBackup || 'none since start', { always: true }]]);
       return;
     }
     if (msg) msg.hidden = true;
-    if (wrap) wrap.hidden = false;
-    var self = get(status, 'store.node_id');
-    var nodes = result.nodes.slice().filter(isObject);
-    if (!nodes.length) {
-      body.appendChild(el('tr', null, [el('td', { colspan: '8', class: 'null', text: 'No members reported.' })]));
-      return;
+    var ok = ab.num_uploads_ok, failed = ab.num_uploads_fail;
+    var result;
+    if (present(ab.last_error)) result = badge('failed', 'bad');
+    else if (backupSeen && typeof failed === 'number' && failed > backupSeen.failed) result = badge('failed', 'bad');
+    else if (backupSeen && typeof ok === 'number' && ok > backupSeen.ok) result = badge('uploaded', 'ok');
+    else if (backupSeen && backupSeen.result) result = badge(backupSeen.result.text, backupSeen.result.tone);
+    else if (typeof failed === 'number' && failed > 0 && !(ok > 0)) result = badge('failing', 'bad');
+    else if (present(ab.last_upload_time)) result = badge('uploaded', 'ok');
+    else result = badge('no upload yet', 'muted');
+    backupSeen = { ok: ok, failed: failed, result: { text: result.textContent, tone: result.getAttribute('data-tone') } };
+
+    var intervalMs = parseDuration(ab.upload_interval);
+    var next;
+    var lastUp = present(ab.last_upload_time) ? new Date(String(ab.last_upload_time)).getTime() : NaN;
+    if (intervalMs !== undefined && isFinite(lastUp)) {
+      var due = lastUp + intervalMs;
+      next = due <= Date.now() ? 'due now (checks every ' + formatMs(intervalMs) + ')' : clockTime(new Date(due)) + ' · in ' + formatMs(due - Date.now()).replace(/\.\d+ s$/, ' s');
+    } else if (intervalMs !== undefined) {
+      next = 'within ' + formatMs(intervalMs);
     }
-    nodes.forEach(function (n) {
-      var id = present(n.id) ? String(n.id) : '—';
-      var idCell = el('td', { class: 'mono' }, [id]);
-      if (present(self) && String(n.id) === String(self)) {
-        idCell.appendChild(el('span', { class: 'hint', text: ' (this node)' }));
-      }
-      var api = present(n.api_addr) ? String(n.api_addr) : '';
-      var apiCell = el('td', { class: 'mono' });
-      if (/^https?:\/\//.test(api)) {
-        apiCell.appendChild(el('a', { href: api.replace(/\/+$/, '') + '/console/', text: api }));
-      } else {
-        apiCell.textContent = api || '—';
-      }
-      var reachCell = el('td', null, [n.reachable === true ? badge('yes', 'ok') : n.reachable === false ? badge('no', 'bad') : '—']);
-      if (present(n.error)) {
-        reachCell.appendChild(el('div', { class: 'hint', text: String(n.error) }));
-      }
-      body.appendChild(el('tr', null, [
-        idCell,
-        apiCell,
-        el('td', { class: 'mono', text: show(n.addr) }),
-        el('td', null, [n.leader === true ? badge('Leader', 'ok') : badge('Follower', 'muted')]),
-        el('td', { text: typeof n.voter === 'boolean' ? (n.voter ? 'voter' : 'non-voter') : '—' }),
-        reachCell,
-        el('td', { class: 'mono', text: show(n.version) }),
-        el('td', { class: 'num mono', text: present(n.time_s) ? String(n.time_s) : '—' })
-      ]));
-    });
+    var counts = [];
+    if (typeof ok === 'number') counts.push(ok + ' ok');
+    if (typeof failed === 'number') counts.push(failed + ' failed');
+    if (typeof ab.num_uploads_skipped === 'number') counts.push(ab.num_uploads_skipped + ' skipped (unchanged)');
+    fillKV('kv-backups', [
+      ['Destination', ab.upload_destination, { always: true, mono: true }],
+      ['Last upload', whenText(ab.last_upload_time) || 'none yet', { always: true }],
+      ['Result', result, { always: true }],
+      ['Error', ab.last_error],
+      ['Upload took', formatMs(parseDuration(ab.last_upload_duration)) || ab.last_upload_duration],
+      ['Last index', ab.last_index],
+      ['Next', next],
+      ['Interval', formatMs(intervalMs) || ab.upload_interval],
+      ['Uploads', counts.length ? counts.join(' · ') : undefined],
+      ['Last HTTP backup', httpBackup]
+    ]);
   }
 
   var lastRaw = '';
