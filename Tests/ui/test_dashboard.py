@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import http.client
 from pathlib import Path
@@ -605,6 +606,14 @@ def test_dashboard_cluster(cluster, browser):
     wait_until("request rates", lambda: browser.eval("!document.getElementById('traffic-rates').hidden"), 10)
     assert "/db/request" in browser.text("#kv-traffic"), browser.text("#kv-traffic")
 
+    # Real writes and reads against the leader show up as rates with a mean latency.
+    def traffic_shown():
+        http_post(leader, "/db/execute", json.dumps(["INSERT INTO fruit(name) VALUES('plum')"]).encode())
+        leader.get("/db/query?q=" + urllib.parse.quote("SELECT COUNT(*) FROM fruit"))
+        w, r = browser.text("#rate-write"), browser.text("#rate-read")
+        return w not in ("0", "—") and r not in ("0", "—") and "ms" in browser.text("#lat-write") and (w, r)
+    wait_until("write and read rates", traffic_shown, 15, interval=0.05)
+
     # A follower dies without warning: the table says so, and the banner counts it.
     victim.kill()
     rows = wait_until(
@@ -648,12 +657,78 @@ def test_dashboard_cluster(cluster, browser):
 
 
 def http_post(node, path, body=b""):
-    req = urllib.request.Request(node.base + path, data=body, method="POST")
+    headers = {"Content-Type": "application/json"} if body else {}
+    req = urllib.request.Request(node.base + path, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode("utf-8", "replace")
+
+
+# Lets a test rewrite this page's /status responses (window.__patchStatus(obj)), to show states a healthy
+# single node cannot be put in on demand: recovery in progress, no leader, auto-backups configured.
+STATUS_SHIM = """
+(function () {
+  var orig = window.fetch;
+  window.fetch = function (input, init) {
+    return orig.apply(this, arguments).then(function (resp) {
+      var url = new URL(typeof input === 'string' ? input : input.url, location.href);
+      if (url.pathname !== '/status' || !window.__patchStatus || !resp.ok) return resp;
+      return resp.clone().json().then(function (obj) {
+        window.__patchStatus(obj);
+        return new Response(JSON.stringify(obj), { status: resp.status, headers: resp.headers });
+      });
+    });
+  };
+})();
+"""
+
+
+def test_dashboard_states(daemon, browser):
+    browser.send("Page.addScriptToEvaluateOnNewDocument", {"source": STATUS_SHIM})
+    browser.navigate(daemon.base + "/console/")
+    wait_until("the page to load", lambda: browser.eval("document.readyState") == "complete", 15)
+    wait_until("banner healthy", lambda: browser.eval("document.getElementById('cluster-banner').dataset.health") == "healthy", 10)
+    assert browser.text("#cluster-tolerance") == "0"  # a single voter tolerates no failure
+    assert "not configured" in browser.text("#panel-backups").lower()
+
+    # Auto-backups configured: destination, last upload and its result, when the next one is due.
+    browser.eval(
+        """window.__patchStatus = function (s) {
+          s.auto_backups = { upload_destination: 's3://backups/raftlite.sqlite.gz', upload_interval: '5m0s',
+            last_upload_time: new Date(Date.now() - 30000).toISOString(), last_upload_duration: '412.5ms',
+            last_index: 12345, num_uploads_ok: 7, num_uploads_fail: 1, num_uploads_skipped: 3, num_uploads_skipped_id: 0 };
+        }"""
+    )
+    wait_until("the backup panel", lambda: "s3://backups" in (browser.text("#kv-backups") or ""), 10)
+    text = browser.text("#kv-backups")
+    for want in ("uploaded", "12345", "7 ok", "1 failed", "in 4 min", "413 ms"):
+        assert want in text, (want, text)
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.screenshot(ARTIFACTS / "dashboard-backups.png", full_page=False)
+
+    # This node recovering: store not open, phase and progress shown, cluster state honestly unknown.
+    browser.eval(
+        """window.__patchStatus = function (s) {
+          s.node.phase = 'replaying log'; s.node.phase_detail = 'applying entries after the snapshot';
+          s.node.progress = { label: 'log entries', done: 420, total: 1000, unit: 'entries' };
+          s.store = { open: false };
+        }"""
+    )
+    wait_until("phase replaying log", lambda: browser.text("#phase") == "replaying log", 10)
+    wait_until("progress", lambda: "420 / 1000 entries" in (browser.text("#phase-progress-label") or ""), 10)
+    assert browser.eval("document.getElementById('phase-progress-bar').value") == 42
+    assert browser.eval("document.getElementById('cluster-banner').dataset.health") == "unknown"
+    assert "replaying log" in browser.text("#cluster-detail")
+    browser.screenshot(ARTIFACTS / "dashboard-recovering.png", full_page=False)
+
+    # No leader known: said plainly.
+    browser.eval("window.__patchStatus = function (s) { s.store.leader = {}; }")
+    wait_until("banner no leader", lambda: browser.eval("document.getElementById('cluster-banner').dataset.health") == "noleader", 10)
+    assert browser.text("#cluster-health") == "No leader"
+
+    assert browser.exceptions() == [], json.dumps(browser.exceptions(), indent=2)[:4000]
 
 
 if __name__ == "__main__":

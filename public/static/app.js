@@ -608,7 +608,9 @@
     if (ms < 1000) return ms.toFixed(0) + ' ms';
     if (ms < 60000) return (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + ' s';
     var m = Math.floor(ms / 60000);
-    return m + ' min ' + Math.round((ms % 60000) / 1000) + ' s';
+    var sec = Math.round((ms % 60000) / 1000);
+    if (m >= 120) return Math.floor(m / 60) + ' h' + (m % 60 ? ' ' + (m % 60) + ' min' : '');
+    return m + ' min' + (sec ? ' ' + sec + ' s' : '');
   }
 
   function formatRate(v) {
@@ -889,9 +891,10 @@
         capitalize(names(unreachable)) + ' unreachable. Leader is node ' + leaderID + '; quorum is ' + quorum + ' of ' + V + ', ' + tolText + '.');
       return;
     }
-    setClusterHealth('healthy', 'Healthy',
-      'Leader is node ' + leaderID + ', all ' + plural(V, 'voter') + ' reachable' +
-      (unknown.length ? ' (' + names(unknown) + ' not probed)' : '') + '; ' + tolText + '.');
+    setClusterHealth('healthy', 'Healthy', V === 1
+      ? 'Leader is node ' + leaderID + ', the only voter: a single-node cluster cannot tolerate a failure.'
+      : 'Leader is node ' + leaderID + ', all ' + plural(V, 'voter') + ' reachable' +
+        (unknown.length ? ' (' + names(unknown) + ' not probed)' : '') + '; ' + tolText + '.');
   }
 
   /** Best effort: each reachable peer's own /status, when its CORS settings let this page read it. */
