@@ -653,6 +653,24 @@ def test_dashboard_cluster(cluster, browser):
     browser.screenshot(ARTIFACTS / "dashboard-cluster-dark.png")
     browser.set_color_scheme("light")
 
+    # A surviving follower's page: it has no replication view, but reachability and health still hold.
+    browser.navigate(survivor.base + "/console/")
+    wait_until("the follower's page to load", lambda: browser.eval("document.readyState") == "complete", 15)
+    rows = wait_until(
+        "the follower's table",
+        lambda: (lambda r: r if r.get(victim.node_id, {}).get("reachable") == "false" and r.get(leader_id) else None)(
+            node_rows(browser)
+        ),
+        10,
+    )
+    assert rows[leader_id]["role"] == "Leader", rows
+    assert "this node" in rows[survivor.node_id]["id"], rows
+    assert rows[survivor.node_id]["term"] not in ("", "—"), rows
+    b = wait_until("banner degraded", lambda: (lambda b: b if b["health"] == "degraded" else None)(banner(browser)), 10)
+    assert b["tolerance"] == "0", b
+    assert "leader" in browser.text("#nodes-footnote").lower(), browser.text("#nodes-footnote")
+    browser.screenshot(ARTIFACTS / "dashboard-cluster-follower.png", full_page=False)
+
     assert browser.exceptions() == [], json.dumps(browser.exceptions(), indent=2)[:4000]
 
 
