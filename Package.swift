@@ -19,6 +19,8 @@ let package = Package(
         // Metrics API used by the node and the HTTP layer, exported in the Prometheus text format at /metrics.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // SHA-256 and HMAC for signing S3 requests (AWS Signature Version 4) in auto-backup.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: C libraries from Debian packages (libmicrohttpd-dev, libsqlite3-dev, zlib1g-dev)
@@ -71,6 +73,10 @@ let package = Package(
         .target(name: "Transport", dependencies: ["CZlib"], exclude: ["DESIGN.md"]),
         /// Deterministic simulation of RaftCore clusters: virtual time, faulty network and disks, invariants.
         .target(name: "RaftSimulation", dependencies: ["RaftCore"]),
+        /// Automatic backup to S3-compatible storage or a directory, and automatic restore at start-up.
+        .target(
+            name: "Backup",
+            dependencies: ["Common", "JSON", "SQLiteDB", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
 
         // MARK: Executables
         .executableTarget(
@@ -108,5 +114,6 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["raftlited", "JSON", "TestSupport"]),
+        .testTarget(name: "BackupTests", dependencies: ["Backup", "TestSupport", "SQLiteDB", "JSON", "Common"]),
     ]
 )

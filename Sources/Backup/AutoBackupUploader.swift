@@ -1,0 +1,216 @@
+import Common
+import Foundation
+import JSON
+
+/// What the uploader needs from the node.
+public struct AutoBackupHooks: Sendable {
+    /// Whether this node is the Raft leader now.
+    public var isLeader: @Sendable () -> Bool
+    /// The Raft index of the last log entry that changed the database.
+    public var dbIndex: @Sendable () -> UInt64
+    /// Writes a consistent binary SQLite backup (VACUUMed when asked) to a new temp file and returns its
+    /// path; the uploader deletes the file.
+    public var makeBackup: @Sendable (_ vacuum: Bool) throws -> String
+
+    public init(
+        isLeader: @escaping @Sendable () -> Bool, dbIndex: @escaping @Sendable () -> UInt64,
+        makeBackup: @escaping @Sendable (_ vacuum: Bool) throws -> String
+    ) {
+        self.isLeader = isLeader
+        self.dbIndex = dbIndex
+        self.makeBackup = makeBackup
+    }
+}
+
+/// Periodic upload of the database to the configured storage, by the leader only, and only when the
+/// database changed since the last upload — by this process, or (read back from the storage after start
+/// and after each gain of leadership) by any process.
+public final class AutoBackupUploader: @unchecked Sendable {
+    public enum TickOutcome: Sendable, Equatable {
+        case notLeader
+        /// The database index is not past the last upload's.
+        case skippedUnchanged
+        /// The storage already holds a backup of this index.
+        case skippedSameID
+        case uploaded(index: UInt64)
+        case failed(String)
+    }
+
+    public let config: AutoBackupConfig
+    public let storage: BackupStorage
+    private let hooks: AutoBackupHooks
+    private let log: @Sendable (String) -> Void
+    private let scratchDirectory: String
+
+    private let lock = NSLock()  // guards the state below
+    private var lastUploadedIndex: UInt64 = 0
+    private var mustCheckStoredID = true
+    private var lastUploadTime: Date?
+    private var lastUploadDuration: Double = 0
+    private var uploadsOK: Int64 = 0
+    private var uploadsFailed: Int64 = 0
+    private var uploadsSkipped: Int64 = 0
+    private var uploadsSkippedID: Int64 = 0
+
+    private let tickLock = NSLock()  // one tick at a time
+    private let wake = NSCondition()  // guards `stopping`, `thread`
+    private var stopping = false
+    private var running = false
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// `storage` defaults to the one `config` names; `scratchDirectory` holds the compressed copy.
+    public init(
+        config: AutoBackupConfig, hooks: AutoBackupHooks, storage: BackupStorage? = nil,
+        scratchDirectory: String = NSTemporaryDirectory(), log: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.config = config
+        self.hooks = hooks
+        self.storage = storage ?? makeStorage(config.storage, timestamp: config.timestamp)
+        self.scratchDirectory = scratchDirectory
+        self.log = log
+    }
+
+    /// Starts ticking every `config.interval` on a thread of its own (the first tick after one interval).
+    public func start() {
+        wake.lock()
+        defer { wake.unlock() }
+        guard !running, !stopping else { return }
+        running = true
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "auto-backup"
+        thread.start()
+    }
+
+    /// Stops the ticker and waits for an upload in progress to end. Idempotent.
+    public func stop() {
+        wake.lock()
+        let wasRunning = running && !stopping
+        stopping = true
+        wake.broadcast()
+        wake.unlock()
+        if wasRunning { finished.wait() }
+    }
+
+    private func run() {
+        while true {
+            wake.lock()
+            let deadline = Date().addingTimeInterval(config.interval)
+            while !stopping, Date() < deadline { _ = wake.wait(until: deadline) }
+            let stop = stopping
+            wake.unlock()
+            if stop { return }
+            let outcome = tick()
+            if case .failed(let why) = outcome { log("auto-backup: upload failed: \(why)") }
+        }
+    }
+
+    /// One scheduler step, run on the ticker thread; public so the node (or a test) can drive it directly.
+    @discardableResult
+    public func tick() -> TickOutcome {
+        tickLock.lock()
+        defer { tickLock.unlock() }
+        guard hooks.isLeader() else {
+            // A later leadership may follow another leader's uploads: check the storage again then.
+            lock.withLock { mustCheckStoredID = true }
+            return .notLeader
+        }
+        let index = hooks.dbIndex()
+        let (last, checkID) = lock.withLock { (lastUploadedIndex, mustCheckStoredID) }
+        if index <= last {
+            lock.withLock { uploadsSkipped += 1 }
+            return .skippedUnchanged
+        }
+        if checkID {
+            do {
+                let stored = try storage.currentID()
+                lock.withLock { mustCheckStoredID = false }
+                if stored == String(index) {
+                    lock.withLock {
+                        lastUploadedIndex = index
+                        uploadsSkippedID += 1
+                    }
+                    log("auto-backup: \(storage.destination) already holds index \(index), skipping upload")
+                    return .skippedSameID
+                }
+            } catch {
+                log("auto-backup: cannot read the stored backup id (\(error)); uploading")
+            }
+        }
+        let started = Date()
+        do {
+            try upload(index: index)
+        } catch {
+            lock.withLock { uploadsFailed += 1 }
+            return .failed("\(error)")
+        }
+        let duration = Date().timeIntervalSince(started)
+        lock.withLock {
+            lastUploadedIndex = index
+            lastUploadTime = Date()
+            lastUploadDuration = duration
+            uploadsOK += 1
+        }
+        log("auto-backup: uploaded index \(index) to \(storage.destination) in \(GoDuration.format(seconds: duration))")
+        return .uploaded(index: index)
+    }
+
+    private func upload(index: UInt64) throws {
+        let backup = try hooks.makeBackup(config.vacuum)
+        defer { try? FileManager.default.removeItem(atPath: backup) }
+        if config.noCompress {
+            try storage.put(file: backup, id: String(index))
+            return
+        }
+        let dir = scratchDirectory.hasSuffix("/") ? scratchDirectory : scratchDirectory + "/"
+        let compressed = dir + "raftlite-auto-backup-\(UInt64.random(in: 0...UInt64.max)).gz"
+        defer { try? FileManager.default.removeItem(atPath: compressed) }
+        try Gzip.compress(backup, to: compressed)
+        try storage.put(file: compressed, id: String(index))
+    }
+
+    /// Counters for tests and metrics.
+    public struct Counters: Sendable, Equatable {
+        public var ok: Int64
+        public var failed: Int64
+        public var skipped: Int64
+        public var skippedID: Int64
+
+        public init(ok: Int64, failed: Int64, skipped: Int64, skippedID: Int64) {
+            self.ok = ok
+            self.failed = failed
+            self.skipped = skipped
+            self.skippedID = skippedID
+        }
+    }
+
+    public var counters: Counters {
+        lock.withLock {
+            Counters(ok: uploadsOK, failed: uploadsFailed, skipped: uploadsSkipped, skippedID: uploadsSkippedID)
+        }
+    }
+
+    /// `/status` → `auto_backups`.
+    public func statusJSON() -> JSONValue {
+        lock.withLock {
+            var fields: [(String, JSONValue)] = [
+                ("upload_destination", .string(storage.destination)),
+                ("upload_interval", .string(GoDuration.format(seconds: config.interval))),
+            ]
+            if let lastUploadTime {
+                fields.append(("last_upload_time", .string(GoTime.rfc3339(lastUploadTime))))
+                fields.append(("last_upload_duration", .string(GoDuration.format(seconds: lastUploadDuration))))
+            }
+            fields += [
+                ("last_index", .integer(Int64(clamping: lastUploadedIndex))),
+                ("num_uploads_ok", .integer(uploadsOK)),
+                ("num_uploads_fail", .integer(uploadsFailed)),
+                ("num_uploads_skipped", .integer(uploadsSkipped)),
+                ("num_uploads_skipped_id", .integer(uploadsSkippedID)),
+            ]
+            return .object(fields)
+        }
+    }
+}
