@@ -711,6 +711,22 @@ def test_dashboard_states(daemon, browser):
     assert browser.text("#cluster-tolerance") == "0"  # a single voter tolerates no failure
     assert "not configured" in browser.text("#panel-backups").lower()
 
+    # Keyboard: the skip link comes first; from the read level, Tab reaches Run and Enter runs it.
+    browser.eval("document.activeElement && document.activeElement.blur(); window.scrollTo(0,0)")
+    browser.key("Tab", "Tab", 9)
+    assert browser.eval("document.activeElement.className") == "skip-link"
+    browser.eval("(function(){document.getElementById('sql-input').value='SELECT 7 AS n';"
+                 "document.getElementById('sql-level').focus()})()")
+    browser.key("Tab", "Tab", 9)
+    assert browser.eval("document.activeElement.id") == "sql-run"
+    # A real key press (keyDown with text), which is what activates a focused button.
+    for kind in ("keyDown", "keyUp"):
+        browser.send("Input.dispatchKeyEvent", {"type": kind, "key": "Enter", "code": "Enter",
+                                               "windowsVirtualKeyCode": 13, "text": "\r" if kind == "keyDown" else ""})
+    wait_until("the keyboard-run query", lambda: browser.eval(
+        "Array.from(document.querySelectorAll('#sql-output table tbody td')).map(function(t){return t.textContent}).join()"
+    ) == "7", 10)
+
     # Auto-backups configured: destination, last upload and its result, when the next one is due.
     browser.eval(
         """window.__patchStatus = function (s) {
