@@ -515,7 +515,7 @@
       ['Last log index', raft.last_log_index],
       ['Last log term', raft.last_log_term],
       ['Last snapshot index', raft.last_snapshot_index],
-      ['Last contact', raft.last_contact],
+      ['Last contact', raft.state === 'Leader' ? 'n/a (leader)' : contactText(raft, false)],
       ['FSM pending', raft.fsm_pending],
       ['Log size', present(raft.log_size_friendly) ? raft.log_size_friendly : formatBytes(raft.log_size)],
       ['Raft address', store.addr, { mono: true }]
@@ -1110,11 +1110,17 @@
     var httpBackup = whenText(status.last_backup_time);
     if (!isObject(ab)) {
       backupSeen = null;
-      if (msg) { msg.hidden = false; msg.textContent = 'Not configured on this node (start it with -auto-backup <config file>).'; }
+      if (msg && !msg.firstChild) {
+        msg.hidden = false;
+        msg.appendChild(document.createTextNode('Not configured on this node (start it with '));
+        msg.appendChild(el('code', { class: 'nowrap', text: '-auto-backup <config file>' }));
+        msg.appendChild(document.createTextNode(').'));
+      }
+      if (msg) msg.hidden = false;
       fillKV('kv-backups', [['Last HTTP backup', httpBackup || 'none since start', { always: true }]]);
       return;
     }
-    if (msg) msg.hidden = true;
+    if (msg) { msg.hidden = true; clear(msg); }
     var ok = ab.num_uploads_ok, failed = ab.num_uploads_fail;
     var result;
     if (present(ab.last_error)) result = badge('failed', 'bad');
