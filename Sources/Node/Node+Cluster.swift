@@ -116,7 +116,7 @@ extension Node {
         onWorker(orElse: { completion("store not open") }) { worker in
             worker.book.record(member)
             worker.propose(.setNodeMetadata(id: member.id, raftAddress: member.raftAddress, apiURL: "")) { result in
-                if case .failure(let error) = result { return completion("\(error)") }
+                if case .failure(let error) = result { return completion(error.text) }
                 worker.events.push(
                     .run { w in
                         let id = NodeIdentity.raftID(member.id)
@@ -129,6 +129,8 @@ extension Node {
     /// Removes a member through the log (this node must be the leader).
     func removeLocally(id: String, completion: @escaping @Sendable (String?) -> Void) {
         guard raft.role == .leader else { return completion("not leader") }
+        // As in rqlite, removing a node that is not a member is accepted and changes nothing.
+        guard raft.members.contains(where: { $0.id == id }) else { return completion(nil) }
         onWorker(orElse: { completion("store not open") }) { worker in
             worker.proposeConfigChange(.remove(NodeIdentity.raftID(id)), completion: completion)
         }

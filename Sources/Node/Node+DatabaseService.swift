@@ -109,10 +109,10 @@ extension Node: DatabaseService {
             return notLeader(type, command, level: level, request, completion)
         }
         let once = Once(completion)
-        armTimeout(once, seconds: configuration.applyTimeout) { "timeout waiting for the write to be applied; its outcome is unknown" }
         let statements = command.statementCount
+        let timeout = configuration.applyTimeout
         onWorker(orElse: { once.fire(.failure(.message("store not open"))) }) { [self] worker in
-            worker.propose(command) { result in
+            worker.propose(command, timeout: timeout) { result in
                 switch result {
                 case .success(let (results, index)):
                     if command.isWrite {
@@ -258,5 +258,16 @@ extension Command {
     var isWrite: Bool {
         if case .query = self { return false }
         return true
+    }
+}
+
+extension ServiceError {
+    /// The message a client or a log line should see.
+    var text: String {
+        switch self {
+        case .message(let m): return m
+        case .leaderNotFound: return "leader not found"
+        case .notLeader: return "not leader"
+        }
     }
 }

@@ -100,6 +100,7 @@ public final class Node: @unchecked Sendable {
                 worker.events.push(.tick)
             }
         }
+        startCheckpointer()
         for i in 0..<max(1, configuration.readConnections) {
             let connection = try Connection.open(
                 path: configuration.databasePath, mode: .readOnly, foreignKeys: configuration.foreignKeys, synchronous: .off)
@@ -141,6 +142,29 @@ public final class Node: @unchecked Sendable {
             update { $0.phase = .ready }
         }
         logger.info("node open", metadata: ["node.id": "\(configuration.nodeID)", "raft.addr": "\(configuration.raftAdvertisedAddress)"])
+    }
+
+    /// Copies WAL frames back into the database file from a connection of its own, whenever the WAL has
+    /// grown past 4 MiB: PASSIVE checkpoints never wait for, or block, the writer or readers.
+    private func startCheckpointer() {
+        let path = configuration.databasePath
+        startThread(name: "raftlite-checkpointer") { [self] in
+            guard let connection = try? Connection.open(path: path, mode: .readWrite, synchronous: .normal) else {
+                logger.error("cannot open the checkpoint connection; the WAL will grow until the next restart")
+                return
+            }
+            defer { connection.close() }
+            while ticking.withLock({ $0 }) {
+                Thread.sleep(forTimeInterval: 0.25)
+                if connection.walSize > 4 << 20 {
+                    do {
+                        _ = try connection.checkpoint(mode: .passive)
+                    } catch {
+                        logger.warning("WAL checkpoint failed", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+        }
     }
 
     /// Leaves the cluster if asked, stops taking work, finishes what is queued, closes SQLite cleanly.

@@ -27,8 +27,12 @@ extension RaftWorker {
 
     /// Takes a snapshot if enough entries were applied since the last one, or when `force`d.
     func maybeSnapshot(force: Bool = false, completion: (@Sendable (Result<SnapshotOutcome, ServiceError>) -> Void)? = nil) {
+        guard !snapshotInProgress else {
+            // A forced snapshot must start after its request: wait for the one in progress, then take another.
+            if let completion { nextSnapshotWaiters.append(completion) }
+            return
+        }
         if let completion { snapshotWaiters.append(completion) }
-        guard !snapshotInProgress else { return }
         let index = fsm.appliedIndex
         let last = core.log.snapshot.index.rawValue
         guard index > last, force || index - last >= settings.snapshotThreshold else {
@@ -91,6 +95,12 @@ extension RaftWorker {
             WorkerMetrics.snapshotDuration.recordSeconds(seconds)
             logger.info("snapshot taken", metadata: ["raft.snapshot": "\(name)", "seconds": "\(seconds)"])
             finishSnapshot(.success(.created))
+        }
+        let next = nextSnapshotWaiters
+        nextSnapshotWaiters.removeAll()
+        if !next.isEmpty {
+            snapshotWaiters = next
+            maybeSnapshot(force: true)
         }
         publish()
     }

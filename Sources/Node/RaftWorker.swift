@@ -34,6 +34,8 @@ final class RaftWorker: @unchecked Sendable {
     /// A client waiting for its proposal to be applied.
     struct Waiter {
         var term: Term
+        /// Uptime (ns) after which the client is told the outcome is unknown; 0 = none.
+        var deadline: UInt64
         var completion: @Sendable (Result<([StatementResult], UInt64), ServiceError>) -> Void
     }
 
@@ -51,6 +53,8 @@ final class RaftWorker: @unchecked Sendable {
     let snapshotConnection: Connection
     var snapshotInProgress = false
     var snapshotWaiters: [@Sendable (Result<SnapshotOutcome, ServiceError>) -> Void] = []
+    /// Forced snapshots requested while one was in progress: served by the next one.
+    var nextSnapshotWaiters: [@Sendable (Result<SnapshotOutcome, ServiceError>) -> Void] = []
     /// Followers a snapshot is being streamed to (one transfer per follower at a time).
     var transfers: Set<NodeID> = []
     /// The last snapshot taken here: name, when, and how long the copy took.
@@ -63,6 +67,9 @@ final class RaftWorker: @unchecked Sendable {
     let view: Shared<RaftView>
 
     private var waiters: [UInt64: Waiter] = [:]
+    /// Proposals of the current turn, proposed together at its end (one persist, one AppendEntries per
+    /// follower, one fsync for all of them).
+    private var proposalBuffer: [(bytes: [UInt8], deadline: UInt64, completion: @Sendable (Result<([StatementResult], UInt64), ServiceError>) -> Void)] = []
     private var pendingReads: [UInt64: @Sendable (Result<Void, ServiceError>) -> Void] = [:]
     private var readsAwaitingApply: [(index: UInt64, completion: @Sendable (Result<Void, ServiceError>) -> Void)] = []
     private var nextReadContext: UInt64 = 1
@@ -168,6 +175,7 @@ final class RaftWorker: @unchecked Sendable {
                 switch event {
                 case .tick:
                     actions += core.tick()
+                    expireWaiters()
                 case .message(let m, let sender):
                     if let sender, book.member(m.from) == nil, NodeIdentity.raftID(sender.id) == m.from {
                         book.record(sender)
@@ -180,6 +188,7 @@ final class RaftWorker: @unchecked Sendable {
                 }
             }
             actions += takeQueuedActions()
+            actions += flushProposals()
             perform(actions)
             afterTurn()
         }
@@ -204,13 +213,17 @@ final class RaftWorker: @unchecked Sendable {
     }
 
     /// Performs actions per RaftCore's ordering contract, looping while acknowledgements produce more.
+    /// Within a turn, consecutive persisted entries go to the log in one write and every committed entry
+    /// is applied in one SQLite transaction at the end (reads waiting on them are answered after it).
     private func perform(_ initial: [Action]) {
         var actions = initial
+        var pendingApply: [Entry] = []
+        var readyReads: [(UInt64, UInt64)] = []
         while !actions.isEmpty {
             var later: [Action] = []
             var acknowledgements: [(LogIndex, Term)] = []
             var sawPersist = false
-            var persistedEntries = 0
+            var records: [LogRecord] = []
             for action in actions {
                 switch action {
                 case .send(let m) where !sawPersist && m.mayPrecedePersistence:
@@ -218,8 +231,11 @@ final class RaftWorker: @unchecked Sendable {
                 case .persist(let p):
                     sawPersist = true
                     do {
-                        try persist(p)
-                        persistedEntries += p.entries.count
+                        if p.snapshot != nil || (!records.isEmpty && p.entries.first.map { $0.index.rawValue != records.last!.index + 1 } == true) {
+                            try log.append(records, sync: false)
+                            records.removeAll()
+                        }
+                        try persist(p, appendingTo: &records)
                         if let ack = p.acknowledgement { acknowledgements.append(ack) }
                     } catch {
                         failStop("failed to persist Raft state: \(error)")
@@ -231,10 +247,11 @@ final class RaftWorker: @unchecked Sendable {
             }
             if sawPersist {
                 do {
+                    if !records.isEmpty { try log.append(records, sync: false) }
                     let syncStart = DispatchTime.now().uptimeNanoseconds
                     try log.sync()
                     WorkerMetrics.fsync.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - syncStart))
-                    WorkerMetrics.entriesPerFsync.record(acknowledgements.last.map { _ in persistedEntries } ?? 0)
+                    WorkerMetrics.entriesPerFsync.record(records.count)
                 } catch {
                     failStop("failed to sync the Raft log: \(error)")
                     return
@@ -245,31 +262,34 @@ final class RaftWorker: @unchecked Sendable {
             for action in later {
                 switch action {
                 case .send(let m): send(m)
-                case .apply(let entries): apply(entries)
-                case .readReady(let context, let index): readReady(context, index.rawValue)
+                case .apply(let entries): pendingApply += entries
+                case .readReady(let context, let index): readyReads.append((context, index.rawValue))
                 case .readFailed(let context, _): failRead(context)
                 case .restoreSnapshot(let snapshot):
+                    apply(pendingApply)
+                    pendingApply.removeAll()
                     restore(snapshot)
                 case .persist: break
                 }
             }
             actions = next
         }
+        apply(pendingApply)
+        for (context, index) in readyReads { readReady(context, index) }
     }
 
     private var lastSavedHard = RaftCore.HardState()
 
-    private func persist(_ p: Persist) throws {
+    /// Stores a persist's snapshot and hard state at once, and adds its entries to `records` for the
+    /// turn's single log write.
+    private func persist(_ p: Persist, appendingTo records: inout [LogRecord]) throws {
         if let snapshot = p.snapshot {
             // The snapshot file is already durable in the store (received whole before it reached the
             // core); it replaces the entire durable log.
             try log.removeAll(nextIndex: snapshot.metadata.index.rawValue + 1)
         }
-        if !p.entries.isEmpty {
-            let records = p.entries.map {
-                LogRecord(index: $0.index.rawValue, term: $0.term.rawValue, kind: $0.kind.rawValue, data: $0.data)
-            }
-            try log.append(records, sync: false)
+        for e in p.entries {
+            records.append(LogRecord(index: e.index.rawValue, term: e.term.rawValue, kind: e.kind.rawValue, data: e.data))
         }
         if let hard = p.hardState, hard.term != lastSavedHard.term || hard.vote != lastSavedHard.vote {
             // Term and vote MUST be durable before any vote or response leaves (thesis §3.8).
@@ -349,18 +369,45 @@ final class RaftWorker: @unchecked Sendable {
     // MARK: Proposals
 
     /// Proposes a command; `completion` runs once it is applied (with its results) or fails.
-    func propose(_ command: Command, completion: @escaping @Sendable (Result<([StatementResult], UInt64), ServiceError>) -> Void) {
+    func propose(
+        _ command: Command, timeout: Double = 0,
+        completion: @escaping @Sendable (Result<([StatementResult], UInt64), ServiceError>) -> Void
+    ) {
         if let fatalError {
             completion(.failure(.message(fatalError)))
             return
         }
+        let deadline = timeout > 0 ? DispatchTime.now().uptimeNanoseconds + UInt64(timeout * 1e9) : 0
+        proposalBuffer.append((command.encode(), deadline, completion))
+    }
+
+    /// Proposes the turn's buffered commands in one batch.
+    private func flushProposals() -> [Action] {
+        guard !proposalBuffer.isEmpty else { return [] }
+        let batch = proposalBuffer
+        proposalBuffer.removeAll(keepingCapacity: true)
         do {
-            let proposal = try core.propose(command.encode())
-            WorkerMetrics.proposals.increment()
-            waiters[proposal.index.rawValue] = Waiter(term: proposal.term, completion: completion)
-            enqueue(proposal.actions)
+            let proposal = try core.proposeBatch(batch.map { $0.bytes })
+            WorkerMetrics.proposals.increment(by: batch.count)
+            for (i, item) in batch.enumerated() {
+                waiters[proposal.index.rawValue + UInt64(i)] = Waiter(term: proposal.term, deadline: item.deadline, completion: item.completion)
+            }
+            return proposal.actions
         } catch {
-            completion(.failure(proposalFailure(error)))
+            let failure = proposalFailure(error)
+            for item in batch { item.completion(.failure(failure)) }
+            return []
+        }
+    }
+
+    /// Tells clients whose writes outlived `-raft-apply-timeout` that the outcome is unknown (the entry
+    /// may still commit). Checked on every tick: no timer per request.
+    private func expireWaiters() {
+        guard !waiters.isEmpty else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        for (index, waiter) in waiters where waiter.deadline != 0 && waiter.deadline < now {
+            waiters[index] = nil
+            waiter.completion(.failure(.message("timeout waiting for the write to be applied; its outcome is unknown")))
         }
     }
 
@@ -381,7 +428,7 @@ final class RaftWorker: @unchecked Sendable {
             applyWatchers.append((proposal.index.rawValue, proposal.term, completion))
             enqueue(proposal.actions)
         } catch {
-            completion("\(proposalFailure(error))")
+            completion(proposalFailure(error).text)
         }
     }
 
@@ -408,7 +455,7 @@ final class RaftWorker: @unchecked Sendable {
         enqueue(core.readIndex(context: context))
     }
 
-    private func readReady(_ context: UInt64, _ index: UInt64) {
+    func readReady(_ context: UInt64, _ index: UInt64) {
         guard let completion = pendingReads.removeValue(forKey: context) else { return }
         readsAwaitingApply.append((index, completion))
         serveReadsAwaitingApply()
@@ -447,6 +494,7 @@ final class RaftWorker: @unchecked Sendable {
         if core.role == .leader && lastRole != .leader {
             logger.info("became leader", metadata: ["raft.term": "\(core.term)"])
             reconcileMembers()
+            perform(flushProposals())
         }
         if core.role == .leader { reapUnreachable() }
         maybeSnapshot()
@@ -524,7 +572,7 @@ final class RaftWorker: @unchecked Sendable {
         pendingReads.removeAll()
         for r in readsAwaitingApply { r.completion(.failure(error)) }
         readsAwaitingApply.removeAll()
-        for w in applyWatchers { w.completion("\(error)") }
+        for w in applyWatchers { w.completion(error.text) }
         applyWatchers.removeAll()
     }
 

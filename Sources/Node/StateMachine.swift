@@ -31,6 +31,9 @@ final class StateMachine {
     init(path: String, foreignKeys: Bool) throws {
         self.path = path
         connection = try Connection.open(path: path, mode: .readWrite, foreignKeys: foreignKeys, synchronous: .normal)
+        // Checkpoints (and their fsyncs) run on the node's checkpointer thread, not inside the commits of
+        // the Raft worker.
+        try connection.setWALAutocheckpoint(pages: 0)
         try ensureTables()
         try loadState()
     }
