@@ -501,6 +501,9 @@ def test_dashboard(daemon, browser):
     assert "unreachable" in browser.text("#unreachable-banner").lower()
     assert browser.eval("document.body.classList.contains('is-stale')") is True
     assert "Last update" in browser.text("#last-updated")
+    # Nor does it keep claiming the cluster is healthy.
+    assert browser.eval("document.getElementById('cluster-banner').dataset.health") == "unknown"
+    assert browser.text("#cluster-leader") == "—"
     browser.screenshot(ARTIFACTS / "dashboard-unreachable.png", full_page=False)
 
     # The page never threw.

@@ -836,6 +836,7 @@
     if (health === 'unknown') {
       setText('cluster-tolerance', '—');
       setText('cluster-voters', '—');
+      setText('cluster-leader', '—');
     }
   }
 
