@@ -58,6 +58,7 @@ let package = Package(
             name: "Node",
             dependencies: [
                 "API", "SQLiteDB", "JSON", "Common", "Command", "RaftCore", "RaftWire", "Storage", "Transport", "CZlib",
+                "Backup",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
@@ -82,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "raftlited",
             dependencies: [
-                "Node", "API", "HTTPServer", "SQLiteDB", "Common",
+                "Node", "API", "HTTPServer", "SQLiteDB", "Common", "Backup",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -71,7 +71,15 @@ extension Node: BackupService {
         image: [UInt8], redirect: Bool, timeout: Double,
         completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void
     ) {
-        routeWrite(.load(image: image), forward: FrameType.forwardExecute, level: .strong, redirect, timeout) { result in
+        loadImage(image, redirect: redirect, timeout: timeout, gated: true, completion: completion)
+    }
+
+    /// `gated: false` is the auto-restore's own load, the one write allowed while its gate is closed.
+    func loadImage(
+        _ image: [UInt8], redirect: Bool, timeout: Double, gated: Bool,
+        completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void
+    ) {
+        routeWrite(.load(image: image), forward: FrameType.forwardExecute, level: .strong, redirect, timeout, gated: gated) { result in
             completion(result.map { response in
                 var r = response
                 r.results = []

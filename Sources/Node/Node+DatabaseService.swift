@@ -100,8 +100,12 @@ extension Node: DatabaseService {
     /// Proposes on the leader; elsewhere redirects or forwards to the leader.
     func routeWrite(
         _ command: Command, forward type: UInt8, level: ReadLevel, _ redirect: Bool, _ timeout: Double,
-        _ completion: @escaping Completion
+        gated: Bool = true, _ completion: @escaping Completion
     ) {
+        if gated && status.restorePending {
+            // The auto-restore gate: nothing is written until the backup is in place.
+            return completion(.failure(.message("store not ready")))
+        }
         guard raft.role == .leader else {
             var request = QueryRequest(statements: [])
             request.redirect = redirect

@@ -24,6 +24,7 @@ extension Node: StatusService {
             ),
             ("store", storeSection(s)),
         ] + (s.lastBackupTime.map { [("last_backup_time", JSONValue.string(GoTime.rfc3339Nano($0)))] } ?? [])
+            + (autoBackupStatus.map { [("auto_backups", $0)] } ?? [])
     }
 
     /// `node.progress` while recovering: `{"label","done","total","unit"}`.
@@ -112,10 +113,10 @@ extension Node: StatusService {
     }
 
     public func readiness() -> Readiness {
-        let open = status.storeOpen
+        let s = status
         let view = raft
-        let leaderKnown = open && view.leaderID != nil
-        return Readiness(leaderKnown: leaderKnown, storeReady: leaderKnown && view.fatalError == nil)
+        let leaderKnown = s.storeOpen && view.leaderID != nil
+        return Readiness(leaderKnown: leaderKnown, storeReady: leaderKnown && view.fatalError == nil && !s.restorePending)
     }
 
     public func waitForSync(timeout: Double, completion: @escaping @Sendable (String?) -> Void) {

@@ -1,4 +1,5 @@
 import API
+import Backup
 import Common
 import Foundation
 import JSON
@@ -27,6 +28,8 @@ public final class Node: @unchecked Sendable {
     /// Set once the worker exists; nil while the node is opening.
     private let workerBox = Mutex<RaftWorker?>(nil)
     let transport: Transport
+    /// The auto-backup uploader, when `-auto-backup` is set.
+    let uploaderBox = Mutex<AutoBackupUploader?>(nil)
     /// Assembles snapshots streamed from the leader.
     lazy var snapshotReceiver = SnapshotReceiver { [weak self] in self?.worker?.snapshots }
     /// Nodes that sent NOTIFY during `-bootstrap-expect`, by ID.
@@ -41,6 +44,18 @@ public final class Node: @unchecked Sendable {
         var transportConfig = TransportConfiguration()
         transportConfig.connectTimeout = min(configuration.connectTimeout, 5)
         transport = try Transport(nodeID: configuration.nodeID, configuration: transportConfig)
+    }
+
+    /// The Raft worker's logger, at `-raft-log-level` (rqlite's level for its Raft library).
+    var raftLogger: Logger {
+        var l = logger
+        switch configuration.raftLogLevel.uppercased() {
+        case "ERROR": l.logLevel = .error
+        case "INFO": l.logLevel = .info
+        case "DEBUG": l.logLevel = .debug
+        default: l.logLevel = .warning
+        }
+        return l
     }
 
     /// The latest published status.
@@ -71,7 +86,7 @@ public final class Node: @unchecked Sendable {
                     reapNonVoterAfter: configuration.reapReadOnlyNodeTimeout,
                     snapshotThreshold: max(1, configuration.snapshotThreshold),
                     trailingLogs: configuration.snapshotThreshold + configuration.snapshotThreshold / 4),
-                transport: transport, view: raftView, logger: logger,
+                transport: transport, view: raftView, logger: raftLogger,
                 progress: { [self] p in update {
                     $0.phase = p == nil ? .opening : .restoringSnapshot
                     $0.progress = p
@@ -90,6 +105,8 @@ public final class Node: @unchecked Sendable {
             throw NodeError.openFailed("failed to listen on \(configuration.raftBindAddress): \(error)")
         }
         let hadState = worker.hasState
+        // Decided before anything else: only a node with no data that is not joining restores.
+        let restoreImage = try downloadRestoreIfNeeded(hasState: hadState)
         let replayFrom = worker.fsm.appliedIndex
         let replayTo = worker.core.log.committed.rawValue
         workerBox.withLock { $0 = worker }
@@ -141,6 +158,8 @@ public final class Node: @unchecked Sendable {
             try onWorkerAndWait { try $0.bootstrap([me]) }
             update { $0.phase = .ready }
         }
+        if let restoreImage { completeRestore(restoreImage) }
+        startAutoBackup()
         logger.info("node open", metadata: ["node.id": "\(configuration.nodeID)", "raft.addr": "\(configuration.raftAdvertisedAddress)"])
     }
 
@@ -169,6 +188,7 @@ public final class Node: @unchecked Sendable {
 
     /// Leaves the cluster if asked, stops taking work, finishes what is queued, closes SQLite cleanly.
     public func shutdown() {
+        stopAutoBackup()
         if status.storeOpen { leaveGracefully() }
         update { $0.phase = .shuttingDown }
         ticking.withLock { $0 = false }

@@ -1,3 +1,5 @@
+import Backup
+
 /// Everything a node needs to know at start-up, resolved from the command line.
 public struct NodeConfiguration: Sendable {
     /// Unique, immutable node ID (`-node-id`, defaulting to the advertised Raft address).
@@ -43,6 +45,12 @@ public struct NodeConfiguration: Sendable {
     /// Seconds after which the leader removes an unreachable voter / non-voter (0 = never).
     public var reapNodeTimeout: Double = 0
     public var reapReadOnlyNodeTimeout: Double = 0
+    /// Periodic backups (`-auto-backup`).
+    public var autoBackup: AutoBackupConfig?
+    /// Restore at first start (`-auto-restore`).
+    public var autoRestore: AutoRestoreConfig?
+    /// Minimum level of the Raft worker's log lines (`-raft-log-level`: ERROR, WARN, INFO, DEBUG).
+    public var raftLogLevel: String = "WARN"
     /// Applied entries that trigger a snapshot (`-raft-snap`).
     public var snapshotThreshold: UInt64 = 8192
 

@@ -42,6 +42,8 @@ public struct NodeStatus: Sendable {
     public var pendingWrites: Int = 0
     /// Time of the last completed write that changed the database.
     public var lastWriteTime: Date?
+    /// A backup downloaded by `-auto-restore` is waiting to be loaded: the node is not ready until it is.
+    public var restorePending = false
     /// When the last HTTP backup was taken (`/status` → `last_backup_time`).
     public var lastBackupTime: Date?
     /// SQLite facts refreshed after writes.

@@ -552,6 +552,7 @@ final class RaftWorker: @unchecked Sendable {
         var published = v
         published.lastSnapshot = lastSnapshot
         published.snapshotInProgress = snapshotInProgress
+        published.dbChangeIndex = fsm.changeIndex
         view.set(published)
     }
 
@@ -646,4 +647,6 @@ struct RaftView: Sendable {
     var followers: [FollowerView] = []
     var lastSnapshot: (name: String, time: Date, seconds: Double)?
     var snapshotInProgress = false
+    /// Index of the last applied entry that changed the database.
+    var dbChangeIndex: UInt64 = 0
 }

@@ -22,6 +22,10 @@ final class StateMachine {
     let path: String
     private(set) var appliedIndex: UInt64 = 0
     private(set) var appliedTerm: UInt64 = 0
+    /// Index of the last applied entry that changed the database (writes and loads; not reads, no-ops,
+    /// membership or metadata). Auto-backup compares it with the last upload, so a leader change or a
+    /// restart alone never causes an upload. Stored with the applied index.
+    private(set) var changeIndex: UInt64 = 0
     /// Members recorded in the replicated member table.
     private(set) var members: [Member] = []
 
@@ -42,21 +46,34 @@ final class StateMachine {
         let existing = try connection.rawQuery(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
             [.text(Self.stateTable), .text(Self.membersTable)])
-        guard existing.count < 2 else { return }
+        if existing.count == 2 {
+            let columns = try connection.rawQuery("SELECT name FROM pragma_table_info(?)", [.text(Self.stateTable)])
+            guard !columns.contains(where: { $0.first == .text("change_index") }) else { return }
+        }
         try connection.run("PRAGMA writable_schema = ON")
         defer { try? connection.run("PRAGMA writable_schema = OFF") }
         try connection.run(
             "CREATE TABLE IF NOT EXISTS \(Self.stateTable) (id INTEGER PRIMARY KEY CHECK (id = 1), "
-                + "applied_index INTEGER NOT NULL, applied_term INTEGER NOT NULL)")
+                + "applied_index INTEGER NOT NULL, applied_term INTEGER NOT NULL, change_index INTEGER NOT NULL DEFAULT 0)")
         try connection.run(
             "CREATE TABLE IF NOT EXISTS \(Self.membersTable) (node_id TEXT PRIMARY KEY, raft_addr TEXT NOT NULL)")
+        let columns = try connection.rawQuery("SELECT name FROM pragma_table_info(?)", [.text(Self.stateTable)])
+        if !columns.contains(where: { $0.first == .text("change_index") }) {
+            try connection.run("ALTER TABLE \(Self.stateTable) ADD COLUMN change_index INTEGER NOT NULL DEFAULT 0")
+        }
     }
 
     private func loadState() throws {
-        let rows = try connection.rawQuery("SELECT applied_index, applied_term FROM \(Self.stateTable) WHERE id = 1", [])
+        let rows = try connection.rawQuery(
+            "SELECT applied_index, applied_term, change_index FROM \(Self.stateTable) WHERE id = 1", [])
         if let row = rows.first, case .integer(let index) = row[0], case .integer(let term) = row[1] {
             appliedIndex = UInt64(index)
             appliedTerm = UInt64(term)
+            if case .integer(let change) = row[2] { changeIndex = UInt64(change) }
+        } else {
+            appliedIndex = 0
+            appliedTerm = 0
+            changeIndex = 0
         }
         members = try connection.rawQuery("SELECT node_id, raft_addr FROM \(Self.membersTable) ORDER BY node_id", []).compactMap {
             guard case .text(let id) = $0[0], case .text(let addr) = $0[1] else { return nil }
@@ -86,6 +103,11 @@ final class StateMachine {
         return try applyBatch(entries, wantsResults: wantsResults)
     }
 
+    /// Writes (execute, request) and loads change the database; reads and metadata do not.
+    static func changesDatabase(_ data: [UInt8]) -> Bool {
+        data.count >= 2 && (data[1] == 1 || data[1] == 3 || data[1] == 4)
+    }
+
     static func isLoad(_ data: [UInt8]) -> Bool {
         data.count >= 2 && data[1] == 4  // Command kind `load` (see Command+Codec)
     }
@@ -104,7 +126,8 @@ final class StateMachine {
         }
         do {
             let copy = try StateMachine(path: scratch, foreignKeys: false)
-            try copy.replaceMembers(members, appliedIndex: entry.index.rawValue, appliedTerm: entry.term.rawValue)
+            try copy.replaceMembers(
+                members, appliedIndex: entry.index.rawValue, appliedTerm: entry.term.rawValue, changeIndex: entry.index.rawValue)
             try copy.connection.run("PRAGMA journal_mode=DELETE")
             copy.close()
         } catch {
@@ -131,6 +154,7 @@ final class StateMachine {
     private func applyBatch(_ entries: [Entry], wantsResults: (UInt64) -> Bool) throws -> [UInt64: Outcome] {
         guard let last = entries.last else { return [:] }
         var outcomes: [UInt64: Outcome] = [:]
+        var change = changeIndex
         try connection.run("BEGIN IMMEDIATE")
         do {
             for entry in entries {
@@ -144,13 +168,15 @@ final class StateMachine {
                     }
                 case .normal:
                     outcomes[index] = try applyCommand(entry.data, wantsResults: wantsResults(index))
+                    if Self.changesDatabase(entry.data) { change = index }
                 }
             }
             _ = try connection.invisibly {
                 try connection.rawQuery(
-                    "INSERT INTO \(Self.stateTable) (id, applied_index, applied_term) VALUES (1, ?, ?) "
-                        + "ON CONFLICT(id) DO UPDATE SET applied_index = excluded.applied_index, applied_term = excluded.applied_term",
-                    [.integer(Int64(last.index.rawValue)), .integer(Int64(last.term.rawValue))])
+                    "INSERT INTO \(Self.stateTable) (id, applied_index, applied_term, change_index) VALUES (1, ?, ?, ?) "
+                        + "ON CONFLICT(id) DO UPDATE SET applied_index = excluded.applied_index, "
+                        + "applied_term = excluded.applied_term, change_index = excluded.change_index",
+                    [.integer(Int64(last.index.rawValue)), .integer(Int64(last.term.rawValue)), .integer(Int64(change))])
             }
             try connection.run("COMMIT")
         } catch {
@@ -159,6 +185,7 @@ final class StateMachine {
         }
         appliedIndex = last.index.rawValue
         appliedTerm = last.term.rawValue
+        changeIndex = change
         return outcomes
     }
 
@@ -205,7 +232,8 @@ final class StateMachine {
     }
 
     /// Replaces the member table and the applied position in one transaction (peers.json recovery).
-    func replaceMembers(_ newMembers: [Member], appliedIndex index: UInt64, appliedTerm term: UInt64) throws {
+    func replaceMembers(_ newMembers: [Member], appliedIndex index: UInt64, appliedTerm term: UInt64, changeIndex change: UInt64? = nil) throws {
+        let change = change ?? changeIndex
         try connection.run("BEGIN IMMEDIATE")
         do {
             try connection.invisibly {
@@ -215,9 +243,10 @@ final class StateMachine {
                         "INSERT INTO \(Self.membersTable) (node_id, raft_addr) VALUES (?, ?)", [.text(m.id), .text(m.raftAddress)])
                 }
                 _ = try connection.rawQuery(
-                    "INSERT INTO \(Self.stateTable) (id, applied_index, applied_term) VALUES (1, ?, ?) "
-                        + "ON CONFLICT(id) DO UPDATE SET applied_index = excluded.applied_index, applied_term = excluded.applied_term",
-                    [.integer(Int64(index)), .integer(Int64(term))])
+                    "INSERT INTO \(Self.stateTable) (id, applied_index, applied_term, change_index) VALUES (1, ?, ?, ?) "
+                        + "ON CONFLICT(id) DO UPDATE SET applied_index = excluded.applied_index, "
+                        + "applied_term = excluded.applied_term, change_index = excluded.change_index",
+                    [.integer(Int64(index)), .integer(Int64(term)), .integer(Int64(change))])
             }
             try connection.run("COMMIT")
         } catch {

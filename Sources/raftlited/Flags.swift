@@ -85,7 +85,7 @@ enum RaftliteFlags {
         "join", "join-attempts", "join-interval", "bootstrap-expect", "bootstrap-expect-timeout", "raft-non-voter",
         "raft-heartbeat-timeout", "raft-election-timeout", "raft-apply-timeout", "cluster-connect-timeout",
         "raft-shutdown-stepdown", "raft-cluster-remove-shutdown", "raft-reap-node-timeout",
-        "raft-reap-read-only-node-timeout", "raft-snap", "raft-snap-int",
+        "raft-reap-read-only-node-timeout", "raft-snap", "raft-snap-int", "auto-backup", "auto-restore",
     ]
 
     /// The flags given on the command line that this build does not honour yet.

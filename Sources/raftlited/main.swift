@@ -1,4 +1,5 @@
 import API
+import Backup
 import Common
 import Foundation
 import HTTPServer
@@ -82,6 +83,18 @@ nodeConfiguration.removeOnShutdown = flags.bool("raft-cluster-remove-shutdown")
 nodeConfiguration.reapNodeTimeout = flags.duration("raft-reap-node-timeout")
 nodeConfiguration.reapReadOnlyNodeTimeout = flags.duration("raft-reap-read-only-node-timeout")
 nodeConfiguration.snapshotThreshold = flags.uint("raft-snap")
+nodeConfiguration.raftLogLevel = config.raftLogLevel
+do {
+    if !flags.string("auto-backup").isEmpty, let bytes = FileManager.default.contents(atPath: flags.string("auto-backup")) {
+        nodeConfiguration.autoBackup = try AutoBackupConfig.parse(Array(bytes))
+    }
+    if !flags.string("auto-restore").isEmpty, let bytes = FileManager.default.contents(atPath: flags.string("auto-restore")) {
+        nodeConfiguration.autoRestore = try AutoRestoreConfig.parse(Array(bytes))
+    }
+} catch {
+    writeStderr("fatal: \(error)\n")
+    exit(1)
+}
 for (name, value) in [
     ("raft-heartbeat-timeout", nodeConfiguration.heartbeatTimeout), ("raft-election-timeout", nodeConfiguration.electionTimeout),
     ("raft-apply-timeout", nodeConfiguration.applyTimeout),
