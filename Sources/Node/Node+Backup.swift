@@ -1,4 +1,5 @@
 import API
+import CoreMetrics
 import Command
 import Foundation
 import SQLiteDB
@@ -59,6 +60,7 @@ extension Node: BackupService {
                     }
                 }
                 update { $0.lastBackupTime = Date() }
+                BackupMetrics.backups.increment()
                 completion(.success(BackupFile(path: path)))
             } catch {
                 try? FileManager.default.removeItem(atPath: path)
@@ -96,9 +98,15 @@ extension Node: BackupService {
             switch result {
             case .failure(let error): completion(.failure(error))
             case .success:
+                BackupMetrics.loads.increment()
                 // As rqlite, leave the cluster's state in a snapshot so the log need not carry the image.
                 snapshot(trailingLogs: 1) { _ in completion(.success(())) }
             }
         }
     }
+}
+
+enum BackupMetrics {
+    static let backups = CoreMetrics.Counter(label: "raftlite_backups_total")
+    static let loads = CoreMetrics.Counter(label: "raftlite_loads_total")
 }

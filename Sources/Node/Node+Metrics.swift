@@ -29,6 +29,12 @@ extension Node {
         Gauge(label: "raftlite_node_uptime_seconds").record(Date().timeIntervalSince(s.startTime))
         Gauge(label: "raftlite_db_size_bytes").record(Self.fileSize(configuration.databasePath))
         Gauge(label: "raftlite_db_wal_size_bytes").record(Self.fileSize(configuration.databasePath + "-wal"))
+        if let uploader = uploaderBox.withLock({ $0 }) {
+            let c = uploader.counters
+            for (result, value) in [("ok", c.ok), ("failed", c.failed), ("skipped", c.skipped), ("skipped_id", c.skippedID)] {
+                Gauge(label: "raftlite_auto_backup_uploads", dimensions: [("result", result)]).record(value)
+            }
+        }
     }
 }
 

@@ -48,3 +48,12 @@ def test_metrics_describe_raft_requests_and_fsyncs(node):
     f = m["raftlite_log_fsync_seconds"]
     assert f.type == "histogram"
     assert next(s.value for s in f.samples if s.name.endswith("_count")) >= 6
+
+
+def test_backup_counters(node):
+    post(node, "/db/execute", ["CREATE TABLE b (v)"])
+    for _ in range(2):
+        with urllib.request.urlopen(f"http://127.0.0.1:{node}/db/backup", timeout=10) as r:
+            assert r.read(16) == b"SQLite format 3\x00"
+    m = scrape(node)
+    assert value(m["raftlite_backups"]) == 2
