@@ -5,7 +5,8 @@ import TestSupport
 /// Snapshots and log compaction on a real cluster: automatic snapshots, InstallSnapshot to a node that
 /// joins after the log was compacted, and a node rebuilt from a snapshot after losing its database.
 @Suite(.serialized) struct SnapshotTests {
-    static let fast = ["-raft-heartbeat-timeout", "500ms", "-raft-election-timeout", "500ms", "-raft-snap", "40"]
+    /// INFO: the tests read the worker's log lines about snapshots (the default level is WARN, as rqlite's).
+    static let fast = ["-raft-heartbeat-timeout", "500ms", "-raft-election-timeout", "500ms", "-raft-snap", "40", "-raft-log-level", "INFO"]
 
     func insertRows(_ port: Int, _ range: ClosedRange<Int>) throws {
         for i in range {
