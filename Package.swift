@@ -61,7 +61,8 @@ let package = Package(
                 "Backup",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
-            ]),
+            ],
+            exclude: ["DESIGN.md"]),
         /// The Raft algorithm as a pure, deterministic state machine: no IO, clocks, threads or Foundation.
         .target(name: "RaftCore", exclude: ["DESIGN.md"]),
         /// The binary encoding of Raft messages between nodes (bounds-checked: peers are untrusted).
