@@ -48,7 +48,10 @@ final class RawHTTPClient {
         }
         guard rc == 0 else {
             let code = errno
-            Glibc.close(fd)
+            // close() also marks the descriptor gone: a class whose initializer throws after its stored
+            // properties are set still runs deinit, and a second close could hit a descriptor number the
+            // kernel has meanwhile handed to another thread (a server's eventfd, say).
+            close()
             throw Failure(description: "connect: errno \(code)")
         }
         var one: Int32 = 1
