@@ -59,6 +59,19 @@ extension Command {
         return out
     }
 
+    /// The kind of an encoded command, read from its header without decoding (or decompressing) the
+    /// body; nil for bytes that are not an encoded command.
+    public static func peekKind(_ bytes: [UInt8]) -> CommandKind? {
+        guard bytes.count >= 3, bytes[0] == formatVersion, let kind = Kind(rawValue: bytes[1]) else { return nil }
+        switch kind {
+        case .execute: return .execute
+        case .query: return .query
+        case .request: return .request
+        case .load: return .load
+        case .setNodeMetadata: return .setNodeMetadata
+        }
+    }
+
     /// Decodes bytes produced by `encode`; throws on anything else, without trapping.
     public static func decode(_ bytes: [UInt8]) throws(CommandDecodingError) -> Command {
         guard bytes.count >= 3 else { throw CommandDecodingError("command too short") }

@@ -18,6 +18,14 @@ public enum Command: Sendable, Equatable {
     case setNodeMetadata(id: String, raftAddress: String, apiURL: String)
 }
 
+/// The kind of a command, as `Command.peekKind` reads it from an encoding.
+public enum CommandKind: Sendable, Equatable {
+    case execute, query, request, load, setNodeMetadata
+
+    /// Whether applying it can change the database (writes and loads; reads and metadata do not).
+    public var changesDatabase: Bool { self == .execute || self == .request || self == .load }
+}
+
 /// Statements with the options that shape their execution.
 public struct StatementBatch: Sendable, Equatable {
     public var statements: [Statement]

@@ -49,10 +49,4 @@ final class JobQueue<Job>: @unchecked Sendable {
         condition.broadcast()
         condition.unlock()
     }
-
-    var count: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return jobs.count
-    }
 }

@@ -1,4 +1,5 @@
 import API
+import Common
 import Foundation
 import RaftCore
 
@@ -89,7 +90,7 @@ extension Node: ClusterAdminService {
         guard wait else { return completion(nil) }
         DispatchQueue.global().async { [self] in
             let moved = waitFor(seconds: timeout) { self.raft.role != .leader && self.raft.leaderID != nil }
-            completion(moved ? nil : "stepdown: leadership transfer did not complete within \(GoDurationText(timeout))")
+            completion(moved ? nil : "stepdown: leadership transfer did not complete within \(GoDuration.format(seconds: timeout))")
         }
     }
 
@@ -138,9 +139,4 @@ extension Node: ClusterAdminService {
             done.wait()
         }
     }
-}
-
-/// Seconds as a Go duration string, for messages.
-func GoDurationText(_ seconds: Double) -> String {
-    seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
 }

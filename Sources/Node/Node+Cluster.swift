@@ -57,7 +57,7 @@ struct ClusterHandler: TransportHandler {
                 respond((error.map { RPCResponse.error($0) } ?? RPCResponse.ok([])).encoded)
             }
         case FrameType.forwardExecute, FrameType.forwardQuery, FrameType.forwardRequest:
-            node.serveForwarded(type: type, payload: payload, respond: respond)
+            node.serveForwarded(payload: payload, respond: respond)
         default:
             respond(RPCResponse.error("unsupported cluster request \(type)").encoded)
         }

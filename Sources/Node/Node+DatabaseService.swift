@@ -180,7 +180,7 @@ extension Node: DatabaseService {
     }
 
     /// A forwarded request arriving at this node (as the leader).
-    func serveForwarded(type: UInt8, payload: [UInt8], respond: @escaping @Sendable ([UInt8]) -> Void) {
+    func serveForwarded(payload: [UInt8], respond: @escaping @Sendable ([UInt8]) -> Void) {
         var r = RPCReader(payload)
         guard let levelRaw = try? r.u8(), let freshness = try? r.double(), let strict = try? r.bool(),
             let linearizable = try? r.double(), let commandBytes = try? r.bytes(),
@@ -211,11 +211,8 @@ extension Node: DatabaseService {
                 freshness: freshness > 0 ? freshness : nil, freshnessStrict: strict,
                 dbTimeout: batch.timeout > 0 ? batch.timeout : nil, linearizableTimeout: linearizable > 0 ? linearizable : nil)
             request.redirect = true
-            if type == FrameType.forwardRequest {
-                if case .request = command { self.request(request, completion: reply) } else { query(request, completion: reply) }
-            } else {
-                query(request, completion: reply)
-            }
+            // The command says what it is; the frame type only routed it here.
+            if case .request = command { self.request(request, completion: reply) } else { query(request, completion: reply) }
         case .load(let image):
             load(image: image, redirect: true, timeout: 60, completion: reply)
         default:

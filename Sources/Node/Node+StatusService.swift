@@ -54,7 +54,6 @@ extension Node: StatusService {
                     ("write_statements", .integer(Int64(s.writeStatements))),
                     ("read_requests", .integer(Int64(s.readRequests))),
                     ("read_statements", .integer(Int64(s.readStatements))),
-                    ("pending_writes", .integer(Int64(s.pendingWrites))),
                 ])
             ),
         ]

@@ -38,8 +38,6 @@ public struct NodeStatus: Sendable {
     public var writeStatements: UInt64 = 0
     public var readRequests: UInt64 = 0
     public var readStatements: UInt64 = 0
-    /// Write requests queued for the worker but not yet completed.
-    public var pendingWrites: Int = 0
     /// Time of the last completed write that changed the database.
     public var lastWriteTime: Date?
     /// A backup downloaded by `-auto-restore` is waiting to be loaded: the node is not ready until it is.

@@ -94,7 +94,7 @@ final class StateMachine {
     func apply(_ entries: [Entry], wantsResults: (UInt64) -> Bool) throws -> [UInt64: Outcome] {
         // A database image replaces everything and cannot run inside a transaction: apply the entries
         // around it in their own batches.
-        if let i = entries.firstIndex(where: { $0.kind == .normal && Self.isLoad($0.data) }) {
+        if let i = entries.firstIndex(where: { $0.kind == .normal && Command.peekKind($0.data) == .load }) {
             var outcomes = try apply(Array(entries[..<i]), wantsResults: wantsResults)
             outcomes[entries[i].index.rawValue] = try applyLoad(entries[i])
             for (k, v) in try apply(Array(entries[(i + 1)...]), wantsResults: wantsResults) { outcomes[k] = v }
@@ -103,14 +103,6 @@ final class StateMachine {
         return try applyBatch(entries, wantsResults: wantsResults)
     }
 
-    /// Writes (execute, request) and loads change the database; reads and metadata do not.
-    static func changesDatabase(_ data: [UInt8]) -> Bool {
-        data.count >= 2 && (data[1] == 1 || data[1] == 3 || data[1] == 4)
-    }
-
-    static func isLoad(_ data: [UInt8]) -> Bool {
-        data.count >= 2 && data[1] == 4  // Command kind `load` (see Command+Codec)
-    }
 
     /// Replaces the database with a loaded image. The image is first given this node's bookkeeping — the
     /// load's own index as the applied index, the current member table — in a scratch copy, so the swap
@@ -168,7 +160,7 @@ final class StateMachine {
                     }
                 case .normal:
                     outcomes[index] = try applyCommand(entry.data, wantsResults: wantsResults(index))
-                    if Self.changesDatabase(entry.data) { change = index }
+                    if Command.peekKind(entry.data)?.changesDatabase == true { change = index }
                 }
             }
             _ = try connection.invisibly {

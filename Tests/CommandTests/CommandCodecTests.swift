@@ -54,6 +54,23 @@ import SQLiteDB
         #expect(try Command.decode(cmd.encode()) == cmd)
     }
 
+    @Test func kindIsReadFromTheHeaderAlone() {
+        let cases: [(Command, CommandKind, Bool)] = [
+            (.execute(Self.sample), .execute, true), (.query(Self.sample), .query, false),
+            (.request(Self.sample), .request, true), (.load(image: [1, 2, 3]), .load, true),
+            (.setNodeMetadata(id: "a", raftAddress: "h:1", apiURL: ""), .setNodeMetadata, false),
+            // Compressed bodies too: the header is never compressed.
+            (.execute(StatementBatch(statements: (0..<600).map { Statement(sql: "INSERT INTO t VALUES(\($0))") })), .execute, true),
+        ]
+        for (command, kind, changes) in cases {
+            #expect(Command.peekKind(command.encode()) == kind)
+            #expect(kind.changesDatabase == changes)
+        }
+        #expect(Command.peekKind([]) == nil)
+        #expect(Command.peekKind([1, 99, 0]) == nil)
+        #expect(Command.peekKind([2, 1, 0]) == nil)
+    }
+
     @Test func everyTruncationIsRejectedWithoutTrapping() {
         let encoded = Command.request(Self.sample).encode()
         for length in 0..<encoded.count {
