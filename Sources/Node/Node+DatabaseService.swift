@@ -17,6 +17,7 @@ extension Node: DatabaseService {
         let view = raft
         let level = resolved(request.level, view)
         let batch = batch(of: request)
+        if notReadyWhileRecovering(level, completion) { return }
         switch level {
         case .none:
             if let freshness = request.freshness, view.role != .leader {
@@ -54,6 +55,7 @@ extension Node: DatabaseService {
         let view = raft
         let level = resolved(request.level, view)
         let batch = batch(of: request)
+        if notReadyWhileRecovering(level, completion) { return }
         if level == .strong {
             return routeWrite(.request(batch), forward: FrameType.forwardRequest, level: .strong, request.redirect, request.timeout, completion)
         }
@@ -67,6 +69,16 @@ extension Node: DatabaseService {
                     .request(batch), forward: FrameType.forwardRequest, level: .strong, request.redirect, request.timeout, completion)
             }
         }
+    }
+
+    /// While the node recovers, only level `none` reads are served, and only once the database is open
+    /// (it then holds a consistent prefix of the log, which is all level `none` promises). Everything else
+    /// answers `store not ready`. Returns whether it answered.
+    func notReadyWhileRecovering(_ level: ReadLevel, _ completion: Completion) -> Bool {
+        let s = status
+        guard s.isRecovering, level != .none || !s.storeOpen else { return false }
+        completion(.failure(.message("store not ready")))
+        return true
     }
 
     // MARK: Routing
@@ -102,8 +114,9 @@ extension Node: DatabaseService {
         _ command: Command, forward type: UInt8, level: ReadLevel, _ redirect: Bool, _ timeout: Double,
         gated: Bool = true, _ completion: @escaping Completion
     ) {
-        if gated && status.restorePending {
-            // The auto-restore gate: nothing is written until the backup is in place.
+        if gated && (status.restorePending || status.isRecovering) {
+            // The auto-restore gate: nothing is written until the backup is in place; nor while the
+            // database is being rebuilt.
             return completion(.failure(.message("store not ready")))
         }
         guard raft.role == .leader else {

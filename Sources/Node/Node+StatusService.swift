@@ -115,7 +115,11 @@ extension Node: StatusService {
         let s = status
         let view = raft
         let leaderKnown = s.storeOpen && view.leaderID != nil
-        return Readiness(leaderKnown: leaderKnown, storeReady: leaderKnown && view.fatalError == nil && !s.restorePending)
+        // Published views show applied < commit only in the middle of a long apply (replay, catch-up).
+        let caughtUp = view.appliedIndex >= view.commitIndex
+        return Readiness(
+            leaderKnown: leaderKnown,
+            storeReady: leaderKnown && caughtUp && view.fatalError == nil && !s.restorePending && !s.isRecovering)
     }
 
     public func waitForSync(timeout: Double, completion: @escaping @Sendable (String?) -> Void) {

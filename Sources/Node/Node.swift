@@ -107,8 +107,10 @@ public final class Node: @unchecked Sendable {
         let hadState = worker.hasState
         // Decided before anything else: only a node with no data that is not joining restores.
         let restoreImage = try downloadRestoreIfNeeded(hasState: hadState)
+        // Entries the database does not hold yet: those known committed, and the rest of the local log,
+        // which a single node commits again as soon as it leads (a follower learns from its leader).
         let replayFrom = worker.fsm.appliedIndex
-        let replayTo = worker.core.log.committed.rawValue
+        let replayTo = max(worker.core.log.committed.rawValue, worker.core.status.lastIndex.rawValue)
         workerBox.withLock { $0 = worker }
         startThread(name: "raftlite-raft") { worker.run() }
         startThread(name: "raftlite-ticker") { [self] in
@@ -138,7 +140,12 @@ public final class Node: @unchecked Sendable {
                     $0.replay = (replayFrom, replayTo)
                 }
                 startThread(name: "raftlite-replay-watch") { [self] in
-                    while raft.appliedIndex < replayTo && status.phase == .replayingLog { Thread.sleep(forTimeInterval: 0.01) }
+                    // Done when the whole local log is applied, or when a leader is known and everything
+                    // committed is (the tail may have been uncommitted, and replaced by the leader's).
+                    func caughtUp(_ view: RaftView) -> Bool {
+                        view.appliedIndex >= replayTo || (view.leaderID != nil && view.appliedIndex >= view.commitIndex)
+                    }
+                    while !caughtUp(raft) && status.phase == .replayingLog { Thread.sleep(forTimeInterval: 0.01) }
                     update {
                         if $0.phase == .replayingLog { $0.phase = .ready }
                         $0.replay = nil
@@ -196,6 +203,16 @@ public final class Node: @unchecked Sendable {
         worker?.events.close()
         readQueue.close()
         threadsDone.wait()
+        if let worker, worker.closedCleanly {
+            // Every connection is closed: mark the database reusable, so the next start skips the rebuild.
+            do {
+                try CleanShutdown.mark(
+                    raftDir: configuration.dataDirectory + "/raft", dbPath: configuration.databasePath,
+                    appliedIndex: worker.fsm.appliedIndex)
+            } catch {
+                logger.warning("cannot mark the database reusable; the next start rebuilds it", metadata: ["error": "\(error)"])
+            }
+        }
         update {
             $0.phase = .stopped
             $0.storeOpen = false

@@ -47,5 +47,14 @@ public struct NodeStatus: Sendable {
     /// SQLite facts refreshed after writes.
     public var sqliteVersion: String = ""
 
+    /// The database does not reflect the log yet (opening, restoring a snapshot, replaying the log): not
+    /// ready, and reads above level `none` and writes answer `store not ready`.
+    public var isRecovering: Bool {
+        switch phase {
+        case .starting, .opening, .restoringSnapshot, .replayingLog: return true
+        default: return false
+        }
+    }
+
     public init() {}
 }

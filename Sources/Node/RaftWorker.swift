@@ -110,7 +110,15 @@ final class RaftWorker: @unchecked Sendable {
         let raftDir = dataDirectory + "/raft"
         stable = try StableStore(path: raftDir + "/state")
         log = try SegmentedLog(directory: raftDir + "/log")
-        fsm = try StateMachine(path: dataDirectory + "/db.sqlite", foreignKeys: foreignKeys)
+        let dbPath = dataDirectory + "/db.sqlite"
+        if try CleanShutdown.consume(raftDir: raftDir, dbPath: dbPath) {
+            logger.info("reusing the database left by a clean shutdown")
+        } else if FileManager.default.fileExists(atPath: dbPath) {
+            // Not left by a clean shutdown: the database is rebuilt from the newest snapshot and the log.
+            logger.info("the database was not closed cleanly: rebuilding it from the snapshot and the log")
+            try CleanShutdown.discardDatabase(dbPath)
+        }
+        fsm = try StateMachine(path: dbPath, foreignKeys: foreignKeys)
 
         snapshots = try SnapshotStore(directory: raftDir + "/snapshots")
         try PeersRecovery.runIfRequested(raftDir: raftDir, log: log, stable: stable, fsm: fsm, snapshots: snapshots, logger: logger)
@@ -193,9 +201,16 @@ final class RaftWorker: @unchecked Sendable {
             afterTurn()
         }
         failAll(.message("store is shutting down"))
-        try? log.sync()
+        let logSynced = (try? log.sync()) != nil
         fsm.close()
+        // A snapshot copy still running keeps its connection (and the database) busy: no clean close then.
+        if !snapshotInProgress { snapshotConnection.close() }
+        closedCleanly = logSynced && fatalError == nil && !snapshotInProgress
     }
+
+    /// Set when the loop ends with the log synced, no storage failure and every worker connection closed:
+    /// the node may then mark the database reusable (`CleanShutdown`).
+    private(set) var closedCleanly = false
 
     private var queuedActions: [Action] = []
     /// For `.run` bodies that step the core: their actions join the turn's.
@@ -323,9 +338,24 @@ final class RaftWorker: @unchecked Sendable {
             }
         }
         if !fresh.isEmpty {
-            let outcomes: [UInt64: StateMachine.Outcome]
+            var outcomes: [UInt64: StateMachine.Outcome] = [:]
             do {
-                outcomes = try fsm.apply(fresh) { waiters[$0] != nil }
+                // A long run of entries (log replay after a restart, a follower catching up) is applied in
+                // bounded transactions, publishing the applied index after each so status shows progress.
+                var start = 0
+                while start < fresh.count {
+                    var end = start
+                    var bytes = 0
+                    while end < fresh.count && end - start < Self.applyChunkEntries && bytes < Self.applyChunkBytes {
+                        bytes += fresh[end].data.count
+                        end += 1
+                    }
+                    for (index, outcome) in try fsm.apply(Array(fresh[start..<end]), wantsResults: { waiters[$0] != nil }) {
+                        outcomes[index] = outcome
+                    }
+                    start = end
+                    if start < fresh.count { publish() }
+                }
             } catch {
                 failStop("failed to apply committed entries to SQLite: \(error)")
                 return
@@ -365,6 +395,10 @@ final class RaftWorker: @unchecked Sendable {
         applyWatchers = stillWaiting.map { (index: $0.0, term: $0.1, completion: $0.2) }
         serveReadsAwaitingApply()
     }
+
+    /// Bounds of one apply transaction when many committed entries arrive in one turn.
+    static let applyChunkEntries = 512
+    static let applyChunkBytes = 4 << 20
 
     // MARK: Proposals
 

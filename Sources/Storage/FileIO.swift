@@ -159,3 +159,16 @@ func readLE<T: FixedWidthInteger>(_ bytes: UnsafeRawBufferPointer, at offset: In
     withUnsafeMutableBytes(of: &value) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + MemoryLayout<T>.size])) }
     return T(littleEndian: value)
 }
+
+/// Small files outside the log whose presence means something after a crash (markers): written
+/// atomically, removed durably.
+public enum DurableFile {
+    /// Replaces `path` with `bytes` (temporary file, fsync, rename, fsync of the directory).
+    public static func write(_ bytes: [UInt8], to path: String) throws { try FileIO.atomicWrite(bytes, to: path) }
+
+    /// Removes `path` if it exists and makes the removal durable (fsync of the directory).
+    public static func remove(_ path: String) throws {
+        try FileIO.unlink(path)
+        try FileIO.fsyncDirectory(FileIO.directoryOf(path))
+    }
+}

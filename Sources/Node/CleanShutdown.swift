@@ -1,0 +1,60 @@
+import Foundation
+import SQLiteDB
+import Storage
+
+/// The clean-shutdown marker `<data>/raft/clean_shutdown`, which lets a restart reuse `db.sqlite` as it is.
+///
+/// After a clean shutdown the node checkpoints the WAL into the database file, closes every connection,
+/// and records the file's size and modification time. On start the marker is read and removed (durably)
+/// before anything opens the database: if it matches the file and there is no WAL, the file is reused and
+/// only log entries after its recorded index are applied (normally none). Otherwise — a crash, a kill, a
+/// failed shutdown, a file touched from outside — the database files are deleted and rebuilt from the
+/// newest snapshot plus the log (REFERENCE §10.4), exactly as on a node that lost its disk.
+enum CleanShutdown {
+    static func markerPath(raftDir: String) -> String { raftDir + "/clean_shutdown" }
+
+    struct Fingerprint: Equatable {
+        var size: Int64
+        var mtimeNanoseconds: Int64
+    }
+
+    static func fingerprint(_ path: String) -> Fingerprint? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Fingerprint(size: Int64(st.st_size), mtimeNanoseconds: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
+    }
+
+    /// Checkpoints the WAL into `dbPath` and writes the marker. Call only once every other connection to
+    /// the database is closed; throws (and writes nothing) if the WAL cannot be emptied.
+    static func mark(raftDir: String, dbPath: String, appliedIndex: UInt64) throws {
+        let connection = try Connection.open(path: dbPath, mode: .readWrite, synchronous: .full)
+        let result = try connection.checkpoint(mode: .truncate)
+        connection.close()  // the last connection: SQLite deletes the WAL
+        guard !result.busy, (fingerprint(dbPath + "-wal")?.size ?? 0) == 0 else {
+            throw NodeError.openFailed("the WAL of \(dbPath) could not be emptied")
+        }
+        guard let f = fingerprint(dbPath) else { throw NodeError.openFailed("cannot stat \(dbPath)") }
+        try DurableFile.write(Array("\(f.size) \(f.mtimeNanoseconds) \(appliedIndex)\n".utf8), to: markerPath(raftDir: raftDir))
+    }
+
+    /// Reads and durably removes the marker; true when `dbPath` is exactly as the last clean shutdown
+    /// left it (so it may be reused).
+    static func consume(raftDir: String, dbPath: String) throws -> Bool {
+        let path = markerPath(raftDir: raftDir)
+        guard let data = FileManager.default.contents(atPath: path) else { return false }
+        try DurableFile.remove(path)
+        let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard fields.count >= 2, let size = Int64(fields[0]), let mtime = Int64(fields[1]) else { return false }
+        guard (fingerprint(dbPath + "-wal")?.size ?? 0) == 0 else { return false }
+        return fingerprint(dbPath) == Fingerprint(size: size, mtimeNanoseconds: mtime)
+    }
+
+    /// Deletes the database and its WAL files, so the node rebuilds it from the snapshot and the log.
+    static func discardDatabase(_ dbPath: String) throws {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            if unlink(dbPath + suffix) != 0 && errno != ENOENT {
+                throw NodeError.openFailed("cannot remove \(dbPath + suffix): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}
