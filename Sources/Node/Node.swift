@@ -133,6 +133,11 @@ public final class Node: @unchecked Sendable {
         update { $0.storeOpen = true }
         if hadState {
             logger.info("restarted with existing Raft state; any join or bootstrap settings are ignored")
+            // The only voter needs nobody's vote: it campaigns at once rather than after an election
+            // timeout (1-2 × -raft-heartbeat-timeout), so a restarted single node is ready sooner.
+            worker.events.push(.run { w in
+                if w.core.configuration.voters == [w.raftID] { w.enqueue(w.core.campaign()) }
+            })
             if replayFrom < replayTo {
                 // Committed entries the database does not hold yet are re-applied first.
                 update {
