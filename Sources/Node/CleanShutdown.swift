@@ -49,9 +49,50 @@ enum CleanShutdown {
         return fingerprint(dbPath) == Fingerprint(size: size, mtimeNanoseconds: mtime)
     }
 
+    /// Copies `source` to `destination` through a temporary file renamed into place, reporting bytes
+    /// done of total. Not synced: a database without a clean-shutdown marker is rebuilt anyway.
+    static func copyFile(_ source: String, to destination: String, progress: (Int64, Int64) -> Void) throws {
+        let tmp = destination + ".restore.tmp"
+        func failure(_ what: String, _ path: String) -> NodeError {
+            NodeError.openFailed("cannot \(what) \(path): \(String(cString: strerror(errno)))")
+        }
+        let input = open(source, O_RDONLY)
+        guard input >= 0 else { throw failure("open", source) }
+        defer { close(input) }
+        let output = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard output >= 0 else { throw failure("create", tmp) }
+        var st = stat()
+        let total = fstat(input, &st) == 0 ? Int64(st.st_size) : 0
+        var done: Int64 = 0
+        var buffer = [UInt8](repeating: 0, count: 8 << 20)
+        do {
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                guard n >= 0 else { throw failure("read", source) }
+                if n == 0 { break }
+                var written = 0
+                while written < n {
+                    let w = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, n - written) }
+                    if w < 0 && errno == EINTR { continue }
+                    guard w > 0 else { throw failure("write", tmp) }
+                    written += w
+                }
+                done += Int64(n)
+                progress(done, max(total, done))
+            }
+        } catch {
+            close(output)
+            unlink(tmp)
+            throw error
+        }
+        close(output)
+        guard rename(tmp, destination) == 0 else { throw failure("rename", tmp) }
+    }
+
     /// Deletes the database and its WAL files, so the node rebuilds it from the snapshot and the log.
     static func discardDatabase(_ dbPath: String) throws {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
+        for suffix in ["", "-wal", "-shm", "-journal", ".restore.tmp"] {
             if unlink(dbPath + suffix) != 0 && errno != ENOENT {
                 throw NodeError.openFailed("cannot remove \(dbPath + suffix): \(String(cString: strerror(errno)))")
             }
