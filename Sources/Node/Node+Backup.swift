@@ -47,11 +47,9 @@ extension Node: BackupService {
                         throw NodeError.openFailed("cannot write \(path)")
                     }
                 case .binary, .delete:
-                    if request.vacuum {
-                        try connection.vacuum(into: path)
-                    } else {
-                        try connection.backup(to: path)
-                    }
+                    // Not `VACUUM INTO`: SQLite opens its target with the source connection's flags, and a
+                    // read-only connection cannot write it. Copy with the backup API, then VACUUM the copy.
+                    try connection.backup(to: path, vacuum: request.vacuum)
                     if request.format == .binary {
                         // rqlite's binary backup is a WAL-mode file.
                         let copy = try Connection.open(path: path, mode: .readWrite, synchronous: .normal)
