@@ -51,6 +51,9 @@ public final class AutoBackupUploader: @unchecked Sendable {
     private var uploadsFailed: Int64 = 0
     private var uploadsSkipped: Int64 = 0
     private var uploadsSkippedID: Int64 = 0
+    private var idReadFailures: Int64 = 0
+    private var totalUploadBytes: Int64 = 0
+    private var lastUploadBytes: Int64 = 0
 
     private let tickLock = NSLock()  // one tick at a time
     private let wake = NSCondition()  // guards `stopping`, `thread`
@@ -136,12 +139,14 @@ public final class AutoBackupUploader: @unchecked Sendable {
                     return .skippedSameID
                 }
             } catch {
+                lock.withLock { idReadFailures += 1 }
                 log("auto-backup: cannot read the stored backup id (\(error)); uploading")
             }
         }
         let started = Date()
+        let bytes: Int64
         do {
-            try upload(index: index)
+            bytes = try upload(index: index)
         } catch {
             lock.withLock { uploadsFailed += 1 }
             return .failed("\(error)")
@@ -149,68 +154,101 @@ public final class AutoBackupUploader: @unchecked Sendable {
         let duration = Date().timeIntervalSince(started)
         lock.withLock {
             lastUploadedIndex = index
+            mustCheckStoredID = false  // the storage now holds what this process stored
             lastUploadTime = Date()
             lastUploadDuration = duration
             uploadsOK += 1
+            totalUploadBytes += bytes
+            lastUploadBytes = bytes
         }
         log("auto-backup: uploaded index \(index) to \(storage.destination) in \(GoDuration.format(seconds: duration))")
         return .uploaded(index: index)
     }
 
-    private func upload(index: UInt64) throws {
+    /// Uploads a fresh backup recorded as `index`; returns the number of bytes stored.
+    private func upload(index: UInt64) throws -> Int64 {
         let backup = try hooks.makeBackup(config.vacuum)
         defer { try? FileManager.default.removeItem(atPath: backup) }
         if config.noCompress {
             try storage.put(file: backup, id: String(index))
-            return
+            return Self.size(of: backup)
         }
         let dir = scratchDirectory.hasSuffix("/") ? scratchDirectory : scratchDirectory + "/"
         let compressed = dir + "raftlite-auto-backup-\(UInt64.random(in: 0...UInt64.max)).gz"
         defer { try? FileManager.default.removeItem(atPath: compressed) }
         try Gzip.compress(backup, to: compressed)
         try storage.put(file: compressed, id: String(index))
+        return Self.size(of: compressed)
+    }
+
+    private static func size(of path: String) -> Int64 {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
     }
 
     /// Counters for tests and metrics.
     public struct Counters: Sendable, Equatable {
         public var ok: Int64
         public var failed: Int64
+        /// Ticks that found the database unchanged since the last upload.
         public var skipped: Int64
+        /// Ticks that found the destination already holding this index.
         public var skippedID: Int64
+        /// Failed reads of the destination's stored index (the upload then goes ahead).
+        public var idReadFailures: Int64
 
-        public init(ok: Int64, failed: Int64, skipped: Int64, skippedID: Int64) {
+        public init(ok: Int64, failed: Int64, skipped: Int64, skippedID: Int64, idReadFailures: Int64 = 0) {
             self.ok = ok
             self.failed = failed
             self.skipped = skipped
             self.skippedID = skippedID
+            self.idReadFailures = idReadFailures
         }
+
+        public static let zero = Counters(ok: 0, failed: 0, skipped: 0, skippedID: 0)
     }
 
     public var counters: Counters {
         lock.withLock {
-            Counters(ok: uploadsOK, failed: uploadsFailed, skipped: uploadsSkipped, skippedID: uploadsSkippedID)
+            Counters(
+                ok: uploadsOK, failed: uploadsFailed, skipped: uploadsSkipped, skippedID: uploadsSkippedID,
+                idReadFailures: idReadFailures)
         }
     }
 
-    /// `/status` → `auto_backups`.
+    /// Bytes stored by all successful uploads, and by the latest one.
+    public var uploadedBytes: (total: Int64, last: Int64) { lock.withLock { (totalUploadBytes, lastUploadBytes) } }
+
+    /// `/debug/vars` → `uploader`, under rqlite's expvar names. Also the shape a node without an uploader
+    /// reports (`uploader: nil`): rqlite registers these counters whether or not auto-backup is configured.
+    public static func expvarJSON(_ uploader: AutoBackupUploader?) -> JSONValue {
+        let c = uploader?.counters ?? .zero
+        let bytes = uploader?.uploadedBytes ?? (total: 0, last: 0)
+        return .object([
+            ("num_uploads_ok", .integer(c.ok)),
+            ("num_uploads_fail", .integer(c.failed)),
+            ("num_uploads_skipped", .integer(c.skipped)),
+            ("num_uploads_skipped_id", .integer(c.skippedID)),
+            ("num_sum_get_fail", .integer(c.idReadFailures)),
+            ("total_upload_bytes", .integer(bytes.total)),
+            ("last_upload_bytes", .integer(bytes.last)),
+        ])
+    }
+
+    /// `/status` → `auto_backups`: rqlite's fields, with its formats (`last_index` a decimal string, Go's
+    /// zero time and `0s` before the first upload), followed by the upload counters.
     public func statusJSON() -> JSONValue {
         lock.withLock {
-            var fields: [(String, JSONValue)] = [
+            .object([
                 ("upload_destination", .string(storage.destination)),
                 ("upload_interval", .string(GoDuration.format(seconds: config.interval))),
-            ]
-            if let lastUploadTime {
-                fields.append(("last_upload_time", .string(GoTime.rfc3339(lastUploadTime))))
-                fields.append(("last_upload_duration", .string(GoDuration.format(seconds: lastUploadDuration))))
-            }
-            fields += [
-                ("last_index", .integer(Int64(clamping: lastUploadedIndex))),
+                ("last_upload_time", .string(lastUploadTime.map { GoTime.rfc3339($0) } ?? GoTime.zeroRFC3339)),
+                ("last_upload_duration", .string(GoDuration.format(seconds: lastUploadDuration))),
+                ("last_index", .string(String(lastUploadedIndex))),
                 ("num_uploads_ok", .integer(uploadsOK)),
                 ("num_uploads_fail", .integer(uploadsFailed)),
                 ("num_uploads_skipped", .integer(uploadsSkipped)),
                 ("num_uploads_skipped_id", .integer(uploadsSkippedID)),
-            ]
-            return .object(fields)
+            ])
         }
     }
 }

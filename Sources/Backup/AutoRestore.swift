@@ -7,9 +7,12 @@ public enum AutoRestore {
     /// needed and checked to be a valid SQLite database, and returns its path; the caller loads it and
     /// deletes it. Returns nil, without contacting the storage, when the node has data or is joining.
     /// Throws on any failure, leaving no file behind; the caller applies `continueOnFailure`.
+    /// `downloaded` hears how the transfer itself went: the bytes fetched, or nil when it failed (rqlite's
+    /// `downloader` counters); the checks of the data come after it.
     public static func downloadIfNeeded(
         _ config: AutoRestoreConfig, hasExistingData: Bool, isJoining: Bool, storage: BackupStorage? = nil,
-        temporaryDirectory: String? = nil, log: @Sendable (String) -> Void = { _ in }
+        temporaryDirectory: String? = nil, log: @Sendable (String) -> Void = { _ in },
+        downloaded report: @Sendable (_ bytes: Int64?) -> Void = { _ in }
     ) throws -> String? {
         if hasExistingData {
             log("auto-restore: data already exists, skipping")
@@ -27,10 +30,16 @@ public enum AutoRestore {
         let started = Date()
         log("auto-restore: downloading \(store.destination)")
         do {
-            try store.download(to: downloaded, timeout: config.timeout)
-            if Date().timeIntervalSince(started) > config.timeout {
-                throw StorageError("download of \(store.destination) took longer than the \(config.timeout)s timeout")
+            do {
+                try store.download(to: downloaded, timeout: config.timeout)
+                if Date().timeIntervalSince(started) > config.timeout {
+                    throw StorageError("download of \(store.destination) took longer than the \(config.timeout)s timeout")
+                }
+            } catch {
+                report(nil)
+                throw error
             }
+            report(((try? FileManager.default.attributesOfItem(atPath: downloaded))?[.size] as? NSNumber)?.int64Value ?? 0)
             if Gzip.isGzipFile(downloaded) {
                 try Gzip.decompress(downloaded, to: database)
                 try? FileManager.default.removeItem(atPath: downloaded)

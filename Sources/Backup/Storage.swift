@@ -10,7 +10,8 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
 
 /// Where auto-backups go and auto-restores come from.
 public protocol BackupStorage: Sendable {
-    /// For `/status`: `s3://bucket/key` or `file:///dir/name`.
+    /// For `/status` and logs, as rqlite names it: `s3://bucket/key` (AWS), `<endpoint>/bucket/key` (another
+    /// S3-compatible endpoint), `dir:<dir>, file:<name>` (file).
     var destination: String { get }
     /// Stores the file's contents as the latest backup, recording `id` alongside it.
     func put(file: String, id: String) throws
@@ -186,7 +187,13 @@ public struct S3Storage: BackupStorage {
         self.timestamp = timestamp
     }
 
-    public var destination: String { "s3://\(client.config.bucket)/\(client.config.path)" }
+    /// rqlite's form: `s3://bucket/key` for AWS (no endpoint in the file, or an `amazonaws.com` one), else
+    /// `<endpoint>/bucket/key`.
+    public var destination: String {
+        let c = client.config
+        if c.endpoint.isEmpty || c.endpoint.hasSuffix("amazonaws.com") { return "s3://\(c.bucket)/\(c.path)" }
+        return "\(c.endpoint)/\(c.bucket)/\(c.path)"
+    }
 
     public func put(file: String, id: String) throws {
         let key = timestamp ? timestampedKey(client.config.path, at: client.now()) : client.config.path
@@ -218,7 +225,8 @@ public struct FileStorage: BackupStorage {
         self.now = now
     }
 
-    public var destination: String { "file://" + config.dir + "/" + config.name }
+    /// rqlite's form: `dir:<dir>, file:<name>`.
+    public var destination: String { "dir:\(config.dir), file:\(config.name)" }
     var metadataPath: String { config.dir + "/" + Self.metadataFileName }
 
     public func put(file: String, id: String) throws {

@@ -26,6 +26,9 @@ public enum GoTime {
         return text + "Z"
     }
 
+    /// Go's zero `time.Time` formatted with `time.RFC3339`: what rqlite prints for a time that never happened.
+    public static let zeroRFC3339 = "0001-01-01T00:00:00Z"
+
     /// RFC 3339 at second precision, UTC (`2026-01-02T03:04:05Z`).
     public static func rfc3339(_ date: Date) -> String {
         let s = rfc3339Nano(date)

@@ -23,7 +23,17 @@ extension Node {
         do {
             return try AutoRestore.downloadIfNeeded(
                 config, hasExistingData: hasState, isJoining: joining, temporaryDirectory: configuration.dataDirectory,
-                log: { [logger] in logger.info("\($0)") })
+                log: { [logger] in logger.info("\($0)") },
+                downloaded: { [self] bytes in
+                    update {
+                        if let bytes {
+                            $0.downloadsOK += 1
+                            $0.downloadBytes += bytes
+                        } else {
+                            $0.downloadsFailed += 1
+                        }
+                    }
+                })
         } catch {
             if config.continueOnFailure {
                 logger.error("auto-restore failed; starting without it (continue_on_failure)", metadata: ["error": "\(error)"])
@@ -47,17 +57,23 @@ extension Node {
             }
             guard raft.role == .leader else {
                 logger.info("auto-restore: another node leads the cluster; skipping the restore")
+                update { $0.autoRestoresSkipped += 1 }
                 return
             }
             guard let image = FileManager.default.contents(atPath: path) else {
                 logger.error("auto-restore: the downloaded backup vanished")
+                update { $0.autoRestoresFailed += 1 }
                 return
             }
             let done = DispatchSemaphore(value: 0)
-            loadImage(Array(image), redirect: true, timeout: max(configuration.applyTimeout, 60), gated: false) { [logger] result in
+            loadImage(Array(image), redirect: true, timeout: max(configuration.applyTimeout, 60), gated: false) { [self] result in
                 switch result {
-                case .success: logger.info("auto-restore: database restored from the backup through the log")
-                case .failure(let error): logger.error("auto-restore: loading the backup failed", metadata: ["error": "\(error.text)"])
+                case .success:
+                    update { $0.autoRestores += 1 }
+                    logger.info("auto-restore: database restored from the backup through the log")
+                case .failure(let error):
+                    update { $0.autoRestoresFailed += 1 }
+                    logger.error("auto-restore: loading the backup failed", metadata: ["error": "\(error.text)"])
                 }
                 done.signal()
             }
@@ -88,6 +104,9 @@ extension Node {
     }
 
     var autoBackupStatus: JSONValue? { uploaderBox.withLock { $0 }?.statusJSON() }
+
+    /// `/debug/vars` → `uploader` (zeros when auto-backup is off, as rqlite's always-registered expvar map).
+    var uploaderVars: JSONValue { AutoBackupUploader.expvarJSON(uploaderBox.withLock { $0 }) }
 
     /// A binary backup of this node's copy, for the uploader (which runs on the leader).
     private func backupFileBlocking(vacuum: Bool) throws -> String {

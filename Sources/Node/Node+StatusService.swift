@@ -54,6 +54,18 @@ extension Node: StatusService {
                     ("write_statements", .integer(Int64(s.writeStatements))),
                     ("read_requests", .integer(Int64(s.readRequests))),
                     ("read_statements", .integer(Int64(s.readStatements))),
+                    ("num_auto_restores", .integer(s.autoRestores)),
+                    ("num_auto_restores_skipped", .integer(s.autoRestoresSkipped)),
+                    ("num_auto_restores_failed", .integer(s.autoRestoresFailed)),
+                ])
+            ),
+            ("uploader", uploaderVars),
+            (
+                "downloader",
+                .object([
+                    ("num_downloads_ok", .integer(s.downloadsOK)),
+                    ("num_downloads_fail", .integer(s.downloadsFailed)),
+                    ("download_bytes", .integer(s.downloadBytes)),
                 ])
             ),
         ]

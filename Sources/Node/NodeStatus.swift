@@ -42,6 +42,15 @@ public struct NodeStatus: Sendable {
     public var lastWriteTime: Date?
     /// A backup downloaded by `-auto-restore` is waiting to be loaded: the node is not ready until it is.
     public var restorePending = false
+    /// Auto-restore outcomes, under rqlite's `/debug/vars` names: `store.num_auto_restores`,
+    /// `num_auto_restores_skipped` (another node led first), `num_auto_restores_failed`.
+    public var autoRestores: Int64 = 0
+    public var autoRestoresSkipped: Int64 = 0
+    public var autoRestoresFailed: Int64 = 0
+    /// Auto-restore downloads (`downloader.num_downloads_ok`, `num_downloads_fail`, `download_bytes`).
+    public var downloadsOK: Int64 = 0
+    public var downloadsFailed: Int64 = 0
+    public var downloadBytes: Int64 = 0
     /// When the last HTTP backup was taken (`/status` → `last_backup_time`).
     public var lastBackupTime: Date?
     /// SQLite facts refreshed after writes.

@@ -107,17 +107,57 @@ import TestSupport
         let before = uploader.statusJSON()
         #expect(before["upload_destination"] == .string("memory://backup"))
         #expect(before["upload_interval"] == .string("1h0m0s"))
-        #expect(before["last_upload_time"] == nil)
-        #expect(before["last_index"] == .integer(0))
+        // rqlite's formats: Go's zero time and duration before any upload, the index as a decimal string.
+        #expect(before["last_upload_time"] == .string("0001-01-01T00:00:00Z"))
+        #expect(before["last_upload_duration"] == .string("0s"))
+        #expect(before["last_index"] == .string("0"))
+        #expect(before["num_uploads_ok"] == .integer(0))
         node.index = 12
         uploader.tick()
+        uploader.tick()
         let after = uploader.statusJSON()
-        #expect(after["last_index"] == .integer(12))
+        #expect(after["last_index"] == .string("12"))
         #expect(after["num_uploads_ok"] == .integer(1))
+        #expect(after["num_uploads_skipped"] == .integer(1))
+        #expect(after["num_uploads_fail"] == .integer(0))
+        #expect(after["num_uploads_skipped_id"] == .integer(0))
         guard case .string(let time)? = after["last_upload_time"] else { Issue.record("no last_upload_time"); return }
         #expect(time.count == 20 && time.hasSuffix("Z"))
         guard case .string(let duration)? = after["last_upload_duration"] else { Issue.record("no duration"); return }
         #expect(duration.hasSuffix("s"))
+    }
+
+    @Test func expvarCountersUseRqliteNames() throws {
+        let (dir, node, config) = try setup(noCompress: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let names = [
+            "num_uploads_ok", "num_uploads_fail", "num_uploads_skipped", "num_uploads_skipped_id", "num_sum_get_fail",
+            "total_upload_bytes", "last_upload_bytes",
+        ]
+        // No uploader (auto-backup off): the same keys, all zero, as rqlite's always-registered map.
+        guard case .object(let off) = AutoBackupUploader.expvarJSON(nil) else { Issue.record("not an object"); return }
+        #expect(off.map(\.0) == names)
+        #expect(off.allSatisfy { $0.1 == .integer(0) })
+
+        let storage = RecordingStorage()
+        storage.failIDReads = true
+        let uploader = AutoBackupUploader(config: config, hooks: node.hooks, storage: storage, scratchDirectory: dir)
+        node.index = 3
+        #expect(uploader.tick() == .uploaded(index: 3))  // a failed id read does not stop the upload
+        #expect(uploader.tick() == .skippedUnchanged)
+        storage.failPuts = true
+        node.index = 4
+        _ = uploader.tick()
+        let vars = AutoBackupUploader.expvarJSON(uploader)
+        let size = Int64(try #require(storage.data).count)
+        #expect(size > 0)
+        #expect(vars["num_uploads_ok"] == .integer(1))
+        #expect(vars["num_uploads_fail"] == .integer(1))
+        #expect(vars["num_uploads_skipped"] == .integer(1))
+        #expect(vars["num_uploads_skipped_id"] == .integer(0))
+        #expect(vars["num_sum_get_fail"] == .integer(1))
+        #expect(vars["total_upload_bytes"] == .integer(size))
+        #expect(vars["last_upload_bytes"] == .integer(size))
     }
 
     @Test func schedulerTicksAndStops() throws {
@@ -161,7 +201,7 @@ import TestSupport
         #expect(contents(dir + "/backups") == ["METADATA.json", "db.sqlite"])  // no temp files left
         try storage.download(to: dir + "/copy.sqlite", timeout: 5)
         #expect(try readValue(dir + "/copy.sqlite") == "alpha")
-        #expect(storage.destination == "file://\(dir)/backups/db.sqlite")
+        #expect(storage.destination == "dir:\(dir)/backups, file:db.sqlite")  // rqlite's form
     }
 
     @Test func timestampedNamesAndLatestDownload() throws {

@@ -74,6 +74,7 @@ final class RecordingStorage: BackupStorage, @unchecked Sendable {
     private var _id: String?
     private var _data: Data?
     var failPuts = false
+    var failIDReads = false
 
     var calls: [String] { lock.withLock { _calls } }
     var data: Data? { lock.withLock { _data } }
@@ -98,10 +99,12 @@ final class RecordingStorage: BackupStorage, @unchecked Sendable {
     }
 
     func currentID() throws -> String? {
-        lock.withLock {
+        let (id, fail) = lock.withLock {
             _calls.append("currentID")
-            return _id
+            return (_id, failIDReads)
         }
+        if fail { throw StorageError("injected id read failure") }
+        return id
     }
 
     func download(to path: String, timeout: Double) throws {
