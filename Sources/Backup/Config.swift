@@ -26,10 +26,13 @@ public struct S3Config: Sendable, Equatable {
     /// The object key.
     public var path: String
     public var forcePathStyle: Bool
+    /// The endpoint the AWS SDKs take from `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` when the file names
+    /// none (as rqlite's S3 client does); used only when `endpoint` is empty.
+    public var environmentEndpoint: String
 
     public init(
         accessKeyID: String, secretAccessKey: String, endpoint: String = "", region: String = "us-east-1",
-        bucket: String, path: String, forcePathStyle: Bool = false
+        bucket: String, path: String, forcePathStyle: Bool = false, environmentEndpoint: String = ""
     ) {
         self.accessKeyID = accessKeyID
         self.secretAccessKey = secretAccessKey
@@ -38,6 +41,7 @@ public struct S3Config: Sendable, Equatable {
         self.bucket = bucket
         self.path = path
         self.forcePathStyle = forcePathStyle
+        self.environmentEndpoint = environmentEndpoint
     }
 }
 
@@ -252,6 +256,17 @@ enum ConfigReader {
                 throw BackupConfigError("sub.endpoint \"\(endpoint)\" is not a valid http(s) URL")
             }
         }
+        var environmentEndpoint = ""
+        if endpoint.isEmpty, environment["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"]?.lowercased() != "true" {
+            for name in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"] {
+                guard let value = environment[name], !value.isEmpty else { continue }
+                guard S3Endpoint(value) != nil else {
+                    throw BackupConfigError("\(name) \"\(value)\" is not a valid http(s) URL")
+                }
+                environmentEndpoint = value
+                break
+            }
+        }
         var region = try string(sub, "region") ?? ""
         if region.isEmpty { region = environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1" }
         guard let bucket = try string(sub, "bucket"), !bucket.isEmpty else {
@@ -261,7 +276,7 @@ enum ConfigReader {
         let pathStyle = try bool(sub, "force_path_style", prefix: "sub.")
         return S3Config(
             accessKeyID: accessKey, secretAccessKey: secret, endpoint: endpoint, region: region, bucket: bucket,
-            path: path, forcePathStyle: pathStyle)
+            path: path, forcePathStyle: pathStyle, environmentEndpoint: environmentEndpoint)
     }
 
     static func file(_ sub: Object, createDirectory: Bool) throws(BackupConfigError) -> FileConfig {

@@ -88,10 +88,32 @@ public struct S3Client: Sendable {
 
     public init(config: S3Config, now: @escaping @Sendable () -> Date = { Date() }) {
         self.config = config
-        self.endpoint =
-            S3Endpoint(config.endpoint.isEmpty ? "https://s3.\(config.region).amazonaws.com" : config.endpoint)
-            ?? S3Endpoint("https://s3.amazonaws.com")!
+        let url =
+            !config.endpoint.isEmpty ? config.endpoint
+            : !config.environmentEndpoint.isEmpty ? config.environmentEndpoint
+            : "https://s3.\(config.region).amazonaws.com"
+        self.endpoint = S3Endpoint(url) ?? S3Endpoint("https://s3.amazonaws.com")!
         self.now = now
+    }
+
+    /// Whether requests name the bucket in the path rather than the host: when the configuration forces it,
+    /// and, as the AWS SDKs decide, when the endpoint is an IP address or the bucket is not a DNS label that
+    /// can prefix the host (an https host with dots in the bucket would not match the certificate).
+    var usesPathStyle: Bool {
+        if config.forcePathStyle || Self.isIPAddress(endpoint.host) { return true }
+        let b = config.bucket.utf8
+        guard (3...63).contains(b.count),
+            b.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d || $0 == 0x2e }),
+            let first = b.first, let last = b.last, first != 0x2d, first != 0x2e, last != 0x2d, last != 0x2e,
+            !Self.isIPAddress(config.bucket)
+        else { return true }
+        return endpoint.scheme == "https" && config.bucket.contains(".")
+    }
+
+    static func isIPAddress(_ host: String) -> Bool {
+        if host.contains(":") { return true }  // IPv6
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { p in !p.isEmpty && p.count <= 3 && p.allSatisfy(\.isASCII) && UInt8(p) != nil }
     }
 
     /// Host header and request path for `key` (empty key: the bucket itself).
@@ -100,7 +122,7 @@ public struct S3Client: Sendable {
         let defaultPort = (endpoint.scheme == "https" && endpoint.port == 443)
             || (endpoint.scheme == "http" && endpoint.port == 80)
         let hostPart = endpoint.host.contains(":") ? "[\(endpoint.host)]" : endpoint.host
-        if config.forcePathStyle {
+        if usesPathStyle {
             let hostHeader = defaultPort ? hostPart : "\(hostPart):\(endpoint.port)"
             let bucketPath = "/" + SigV4.uriEncode(config.bucket, keepSlash: false)
             return (endpoint.host, hostHeader, key.isEmpty ? bucketPath : bucketPath + "/" + encodedKey)

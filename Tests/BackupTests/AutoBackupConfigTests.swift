@@ -54,6 +54,26 @@ import Testing
         #expect(!s3.forcePathStyle)
     }
 
+    @Test func endpointFromTheAWSEnvironmentWhenTheFileNamesNone() throws {
+        func s3(_ json: String, _ extra: [String: String]) throws -> S3Config {
+            guard case .s3(let c) = try backup(json, env.merging(extra) { $1 }).storage else { throw BackupConfigError("not s3") }
+            return c
+        }
+        let bare = #"{"type": "s3", "interval": "1s", "sub": {"bucket": "b", "path": "k"}}"#
+        let named = #"{"type": "s3", "interval": "1s", "sub": {"bucket": "b", "path": "k", "endpoint": "minio:9000"}}"#
+        #expect(try s3(bare, [:]).environmentEndpoint == "")
+        #expect(try s3(bare, ["AWS_ENDPOINT_URL": "http://127.0.0.1:1"]).environmentEndpoint == "http://127.0.0.1:1")
+        // The service-specific variable wins, as in the AWS SDKs.
+        let both = ["AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:2"]
+        #expect(try s3(bare, both).environmentEndpoint == "http://127.0.0.1:2")
+        #expect(try s3(bare, both.merging(["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"]) { $1 }).environmentEndpoint == "")
+        // An endpoint in the file always wins.
+        let c = try s3(named, both)
+        #expect(c.endpoint == "https://minio:9000")
+        #expect(c.environmentEndpoint == "")
+        #expect(error { try s3(bare, ["AWS_ENDPOINT_URL_S3": "ftp://x"]) }.contains("AWS_ENDPOINT_URL_S3 \"ftp://x\" is not a valid"))
+    }
+
     @Test func unsetVariablesExpandToNothing() {
         #expect(expandEnvironment("a$NOPE-b${NOPE}c$", [:]) == "a-bc$")
         #expect(expandEnvironment("$X/${X}x$Xy", ["X": "1", "Xy": "2"]) == "1/1x2")

@@ -1,5 +1,6 @@
 import Backup
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 
@@ -131,6 +132,42 @@ struct S3ClientTests {
         #expect(try readValue(plain) == "second")
         removeDatabase(plain)
         #expect(contents(restoreDir).isEmpty)
+    }
+
+    @Test func endpointFromTheEnvironmentWithoutPathStyle() throws {
+        let moto = try MotoServer()
+        defer { moto.stop() }
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // As a file that names no endpoint, run with AWS_ENDPOINT_URL set: an IP endpoint, so path style.
+        var s3 = moto.config(bucket: "env-bucket")
+        s3.environmentEndpoint = s3.endpoint
+        s3.endpoint = ""
+        s3.forcePathStyle = false
+        try S3Client(config: s3).createBucket()
+        try makeDatabase(dir + "/db.sqlite", value: "via env")
+        let storage = S3Storage(config: s3)
+        try storage.put(file: dir + "/db.sqlite", id: "7")
+        #expect(try storage.currentID() == "7")
+        #expect(storage.destination == "s3://env-bucket/raftlite/db.sqlite.gz")
+        let size = Int64(try Data(contentsOf: URL(fileURLWithPath: dir + "/db.sqlite")).count)
+        let reported = Mutex<[Int64?]>([])
+        let restored = try #require(
+            try AutoRestore.downloadIfNeeded(
+                AutoRestoreConfig(storage: .s3(s3)), hasExistingData: false, isJoining: false, temporaryDirectory: dir,
+                downloaded: { bytes in reported.withLock { $0.append(bytes) } }))
+        #expect(try readValue(restored) == "via env")
+        #expect(reported.withLock { $0 } == [size])
+        removeDatabase(restored)
+        // A missing object: the download itself failed.
+        var missing = s3
+        missing.path = "nothing/here"
+        #expect(throws: StorageError.self) {
+            try AutoRestore.downloadIfNeeded(
+                AutoRestoreConfig(storage: .s3(missing)), hasExistingData: false, isJoining: false, temporaryDirectory: dir,
+                downloaded: { bytes in reported.withLock { $0.append(bytes) } })
+        }
+        #expect(reported.withLock { $0 } == [size, nil])
     }
 
     @Test func timestampedKeysUseTheCurrentTime() throws {
