@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Testing
 import TestSupport
 
@@ -63,6 +64,109 @@ import TestSupport
         #expect(eventually(timeout: 10) { try String(contentsOfFile: metadata, encoding: .utf8) != firstUpload })
     }
 
+    /// One counter of `/debug/vars` (`section.name`) and, for the uploader, the same one in `/status`.
+    func counter(_ port: Int, _ section: String, _ name: String) throws -> Int64? {
+        guard case .integer(let n)? = try JSONValue.parse(HTTP.get(port, "/debug/vars").body)[section]?[name] else { return nil }
+        return n
+    }
+
+    func statusCounter(_ port: Int, _ name: String) throws -> Int64? {
+        guard case .integer(let n)? = try JSONValue.parse(HTTP.get(port, "/status").body)["auto_backups"]?[name] else { return nil }
+        return n
+    }
+
+    /// The counters rqlite's own tooling polls (`/debug/vars` → `uploader`) move as uploads happen, are
+    /// skipped or fail, and `/status` → `auto_backups` reports the same numbers.
+    @Test func uploadCountersInDebugVarsAndStatus() throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Without -auto-backup the uploader section is there, all zeros, and /status has no auto_backups.
+        do {
+            let plain = try RaftliteProcess(dataDirectory: dir + "/plain")
+            defer { plain.stop() }
+            #expect(plain.waitUntilReady())
+            for name in ["num_uploads_ok", "num_uploads_fail", "num_uploads_skipped", "num_uploads_skipped_id"] {
+                #expect(try counter(plain.httpPort, "uploader", name) == 0, "\(name)")
+            }
+            #expect(try counter(plain.httpPort, "downloader", "num_downloads_ok") == 0)
+            #expect(try counter(plain.httpPort, "store", "num_auto_restores") == 0)
+            #expect(try HTTP.get(plain.httpPort, "/status?key=auto_backups").text == "{}")
+        }
+
+        let config = try writeConfig(
+            dir, "backup.json",
+            #"{"version":1,"type":"file","interval":"100ms","no_compress":true,"sub":{"dir":"\#(dir)/store","name":"db.sqlite"}}"#)
+        do {
+            let node = try RaftliteProcess(dataDirectory: dir + "/data", nodeID: "1", extraArguments: ["-auto-backup", config])
+            defer { node.stop() }
+            #expect(node.waitUntilReady())
+            // Nothing written yet: every tick is a skip, never an upload.
+            #expect(eventually(timeout: 10) { try counter(node.httpPort, "uploader", "num_uploads_skipped") ?? 0 >= 3 })
+            #expect(try counter(node.httpPort, "uploader", "num_uploads_ok") == 0)
+            _ = try HTTP.post(node.httpPort, "/db/execute", json: #"["CREATE TABLE t (v)", "INSERT INTO t VALUES(1)"]"#)
+            #expect(eventually(timeout: 10) { try counter(node.httpPort, "uploader", "num_uploads_ok") == 1 }, "\(node.log)")
+            #expect(try statusCounter(node.httpPort, "num_uploads_ok") == 1)
+            let size = try #require(try counter(node.httpPort, "uploader", "last_upload_bytes"))
+            #expect(size == Int64(try Data(contentsOf: URL(fileURLWithPath: dir + "/store/db.sqlite")).count))
+            #expect(try counter(node.httpPort, "uploader", "total_upload_bytes") == size)
+            // Unchanged: skips keep counting, uploads do not.
+            let skipped = try #require(try counter(node.httpPort, "uploader", "num_uploads_skipped"))
+            #expect(eventually(timeout: 10) { try counter(node.httpPort, "uploader", "num_uploads_skipped") ?? 0 >= skipped + 3 })
+            #expect(try counter(node.httpPort, "uploader", "num_uploads_ok") == 1)
+            #expect(try statusCounter(node.httpPort, "num_uploads_skipped") ?? 0 >= skipped + 3)
+            let status = try JSONValue.parse(HTTP.get(node.httpPort, "/status").body)["auto_backups"]
+            guard case .string(let lastIndex)? = status?["last_index"] else { Issue.record("last_index is not a string"); return }
+            #expect((UInt64(lastIndex) ?? 0) > 0)
+            #expect(status?["upload_destination"] == .string("dir:\(dir)/store, file:db.sqlite"))
+        }
+
+        // A restart with nothing new: the stored index matches, counted as skipped_id; nothing uploaded.
+        let node = try RaftliteProcess(dataDirectory: dir + "/data", nodeID: "1", extraArguments: ["-auto-backup", config])
+        defer { node.stop() }
+        #expect(node.waitUntilReady())
+        #expect(eventually(timeout: 10) { try counter(node.httpPort, "uploader", "num_uploads_skipped_id") == 1 })
+        #expect(try statusCounter(node.httpPort, "num_uploads_skipped_id") == 1)
+        #expect(try counter(node.httpPort, "uploader", "num_uploads_ok") == 0)
+        _ = try HTTP.post(node.httpPort, "/db/execute", json: #"["INSERT INTO t VALUES(2)"]"#)
+        #expect(eventually(timeout: 10) { try counter(node.httpPort, "uploader", "num_uploads_ok") == 1 })
+
+        // A destination that refuses every connection: failures are counted (and the stored index unreadable).
+        let dead = try writeConfig(
+            dir, "dead.json",
+            #"{"version":1,"type":"s3","interval":"100ms","sub":{"access_key_id":"k","secret_access_key":"s","endpoint":"http://127.0.0.1:\#(freePort())","bucket":"b","path":"p"}}"#)
+        let failing = try RaftliteProcess(dataDirectory: dir + "/failing", extraArguments: ["-auto-backup", dead])
+        defer { failing.stop() }
+        #expect(failing.waitUntilReady())
+        _ = try HTTP.post(failing.httpPort, "/db/execute", json: #"["CREATE TABLE t (v)"]"#)
+        #expect(eventually(timeout: 10) { try counter(failing.httpPort, "uploader", "num_uploads_fail") ?? 0 >= 2 })
+        #expect(try counter(failing.httpPort, "uploader", "num_sum_get_fail") ?? 0 >= 2)
+        #expect(try counter(failing.httpPort, "uploader", "num_uploads_ok") == 0)
+        #expect(try statusCounter(failing.httpPort, "num_uploads_fail") ?? 0 >= 2)
+    }
+
+    /// `"vacuum": true` uploads a VACUUMed copy (the backup is taken from a read-only connection).
+    @Test func vacuumedBackupsAreUploaded() throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try writeConfig(
+            dir, "backup.json",
+            #"{"version":1,"type":"file","interval":"100ms","no_compress":true,"vacuum":true,"sub":{"dir":"\#(dir)/store","name":"db.sqlite"}}"#)
+        let node = try RaftliteProcess(dataDirectory: dir + "/data", extraArguments: ["-auto-backup", config])
+        defer { node.stop() }
+        #expect(node.waitUntilReady())
+        _ = try HTTP.post(node.httpPort, "/db/execute", json: #"["CREATE TABLE t (v)", "INSERT INTO t VALUES('kept')"]"#)
+        #expect(eventually(timeout: 10) { try counter(node.httpPort, "uploader", "num_uploads_ok") == 1 }, "\(node.log)")
+        #expect(try counter(node.httpPort, "uploader", "num_uploads_fail") == 0)
+        let header = try Data(contentsOf: URL(fileURLWithPath: dir + "/store/db.sqlite")).prefix(16)
+        #expect(Array(header) == Array("SQLite format 3\0".utf8))
+        let (status, output) = try runProcess("/usr/bin/env", ["sqlite3", dir + "/store/db.sqlite", "SELECT v FROM t"])
+        if status == 0 { #expect(output.contains("kept")) }
+        // The same path serves GET /db/backup?vacuum.
+        let backup = try HTTP.get(node.httpPort, "/db/backup?vacuum")
+        #expect(backup.status == 200)
+        #expect(Array(backup.body.prefix(16)) == Array("SQLite format 3\0".utf8))
+    }
+
     @Test func emptyNodesRestoreAndNodesWithDataNeverDo() throws {
         let dir = makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -86,6 +190,16 @@ import TestSupport
         #expect(eventually(timeout: 15) {
             try (0..<3).allSatisfy { try cluster.localQuery($0, "SELECT v FROM t") .contains("[[42]]") }
         }, "every node holds the restored data")
+        // Every node downloaded the backup; the leader restored it, the others skipped (rqlite's counters).
+        for i in 0..<3 {
+            #expect(try counter(cluster.httpPorts[i], "downloader", "num_downloads_ok") == 1)
+            #expect(try counter(cluster.httpPorts[i], "downloader", "download_bytes") ?? 0 > 0)
+        }
+        #expect(eventually(timeout: 10) {
+            let restored = try (0..<3).map { try counter(cluster.httpPorts[$0], "store", "num_auto_restores") ?? -1 }
+            let skipped = try (0..<3).map { try counter(cluster.httpPorts[$0], "store", "num_auto_restores_skipped") ?? -1 }
+            return restored.sorted() == [0, 0, 1] && skipped.sorted() == [0, 1, 1] && zip(restored, skipped).allSatisfy { $0 + $1 == 1 }
+        })
 
         // A node that has data never restores over it.
         let leader = try #require(cluster.leader())
