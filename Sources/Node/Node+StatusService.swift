@@ -45,11 +45,19 @@ extension Node: StatusService {
 
     public func debugVars() -> [(String, JSONValue)] {
         let s = status
+        let c = raft.counters
         return [
             ("cmdline", .array(CommandLine.arguments.map { .string($0) })),
             (
                 "store",
                 .object([
+                    ("num_snapshots", .integer(c.snapshots)),
+                    ("num_snapshots_failed", .integer(c.snapshotsFailed)),
+                    ("num_user_snapshots", .integer(c.userSnapshots)),
+                    ("num_user_snapshots_failed", .integer(c.userSnapshotsFailed)),
+                    ("num_restores", .integer(c.restores)),
+                    ("num_restores_failed", .integer(c.restoresFailed)),
+                    ("num_restores_start_skipped", .integer(c.restoresStartSkipped)),
                     ("write_requests", .integer(Int64(s.writeRequests))),
                     ("write_statements", .integer(Int64(s.writeStatements))),
                     ("read_requests", .integer(Int64(s.readRequests))),

@@ -44,11 +44,14 @@ extension RaftWorker {
             _ = try snapshotConnection.rawQuery("SELECT COUNT(*) FROM sqlite_master")
         } catch {
             try? snapshotConnection.run("ROLLBACK")
+            counters.snapshotsFailed += 1
+            if force { counters.userSnapshotsFailed += 1 }
             return finishSnapshot(.failure(.message("failed to start snapshot: \(error)")))
         }
         let name = "\(core.log.term(at: LogIndex(index))?.rawValue ?? 0)-\(index)"
         let meta = core.compact(upTo: LogIndex(index), data: Array(name.utf8))
         snapshotInProgress = true
+        snapshotIsUser = force
         let store = snapshots
         let connection = snapshotConnection
         let started = Date()
@@ -78,6 +81,8 @@ extension RaftWorker {
         switch result {
         case .failure(let error):
             WorkerMetrics.snapshotsFailed.increment()
+            counters.snapshotsFailed += 1
+            if snapshotIsUser { counters.userSnapshotsFailed += 1 }
             logger.error("snapshot failed", metadata: ["raft.index": "\(meta.index)", "error": "\(error)"])
             finishSnapshot(.failure(.message("snapshot failed: \(error)")))
         case .success(let name):
@@ -92,6 +97,8 @@ extension RaftWorker {
             snapshots.prune(keep: 1)
             lastSnapshot = (name, Date(), seconds)
             WorkerMetrics.snapshotsTaken.increment()
+            counters.snapshots += 1
+            if snapshotIsUser { counters.userSnapshots += 1 }
             WorkerMetrics.snapshotDuration.recordSeconds(seconds)
             logger.info("snapshot taken", metadata: ["raft.snapshot": "\(name)", "seconds": "\(seconds)"])
             finishSnapshot(.success(.created))
@@ -187,8 +194,10 @@ extension RaftWorker {
             for member in fsm.members { book.record(member) }
             snapshots.prune(keep: 1)
             WorkerMetrics.snapshotsInstalled.increment()
+            counters.restores += 1
             logger.info("installed snapshot", metadata: ["raft.snapshot": "\(name)"])
         } catch {
+            counters.restoresFailed += 1
             failStop("failed to install snapshot \(name): \(error)")
         }
     }

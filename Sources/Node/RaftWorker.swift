@@ -61,6 +61,10 @@ final class RaftWorker: @unchecked Sendable {
     var lastSnapshot: (name: String, time: Date, seconds: Double)?
     /// `POST /snapshot?trailing_logs=N` for the next compaction only.
     var trailingLogsOverride: UInt64?
+    /// The snapshot in progress was asked for (`POST /snapshot`), not triggered by `-raft-snap`.
+    var snapshotIsUser = false
+    /// Snapshot and restore outcomes since the process started (`/debug/vars` → `store`).
+    var counters = StoreCounters()
     var book = AddressBook()
     let transport: Transport
     let events = JobQueue<Event>()
@@ -111,7 +115,9 @@ final class RaftWorker: @unchecked Sendable {
         stable = try StableStore(path: raftDir + "/state")
         log = try SegmentedLog(directory: raftDir + "/log")
         let dbPath = dataDirectory + "/db.sqlite"
-        if try CleanShutdown.consume(raftDir: raftDir, dbPath: dbPath) {
+        var startCounters = StoreCounters()
+        let reused = try CleanShutdown.consume(raftDir: raftDir, dbPath: dbPath)
+        if reused {
             logger.info("reusing the database left by a clean shutdown")
         } else if FileManager.default.fileExists(atPath: dbPath) {
             // Not left by a clean shutdown: the database is rebuilt from the newest snapshot and the log.
@@ -127,6 +133,7 @@ final class RaftWorker: @unchecked Sendable {
                 progress(NodeStatus.Progress(label: "restoring snapshot \(latest.name)", done: done, total: total, unit: "bytes"))
             }
             progress(nil)
+            startCounters.restores += 1
         }
         fsm = try StateMachine(path: dbPath, foreignKeys: foreignKeys)
 
@@ -139,6 +146,10 @@ final class RaftWorker: @unchecked Sendable {
                 progress(NodeStatus.Progress(label: "restoring snapshot \(latest.name)", done: done, total: total, unit: "pages"))
             }
             progress(nil)
+            if startCounters.restores == 0 { startCounters.restores += 1 }
+        } else if reused, latest != nil {
+            // The database already holds the newest snapshot: restoring it was skipped.
+            startCounters.restoresStartSkipped += 1
         }
         snapshotConnection = try Connection.open(path: dataDirectory + "/db.sqlite", mode: .readOnly, foreignKeys: foreignKeys, synchronous: .off)
         let snapshotMeta = latest?.meta ?? SnapshotMetadata(index: 0, term: 0, configuration: Configuration(voters: []))
@@ -176,6 +187,7 @@ final class RaftWorker: @unchecked Sendable {
         for member in fsm.members { book.record(member) }
         book.record(Member(id: selfID, raftAddress: selfAddress))
         lastTerm = core.term
+        counters = startCounters
         publish()
     }
 
@@ -596,6 +608,7 @@ final class RaftWorker: @unchecked Sendable {
         published.lastSnapshot = lastSnapshot
         published.snapshotInProgress = snapshotInProgress
         published.dbChangeIndex = fsm.changeIndex
+        published.counters = counters
         view.set(published)
     }
 
@@ -692,4 +705,20 @@ struct RaftView: Sendable {
     var snapshotInProgress = false
     /// Index of the last applied entry that changed the database.
     var dbChangeIndex: UInt64 = 0
+    var counters = StoreCounters()
+}
+
+/// Snapshot and restore outcomes since the process started, under rqlite's `/debug/vars` → `store` names.
+struct StoreCounters: Sendable {
+    /// Snapshots taken (`num_snapshots`), whether triggered by `-raft-snap` or asked for; failures.
+    var snapshots: Int64 = 0
+    var snapshotsFailed: Int64 = 0
+    /// Of those, the ones asked for with `POST /snapshot` (`num_user_snapshots[_failed]`).
+    var userSnapshots: Int64 = 0
+    var userSnapshotsFailed: Int64 = 0
+    /// The database replaced by a snapshot: at start (after a crash) or installed from the leader.
+    var restores: Int64 = 0
+    var restoresFailed: Int64 = 0
+    /// A start that reused the database left by a clean shutdown instead of restoring the snapshot.
+    var restoresStartSkipped: Int64 = 0
 }

@@ -1,0 +1,139 @@
+"""The store facts rqlite's tooling reads: /debug/vars store snapshot and restore counters. Real raftlited processes on 127.0.0.1, stopped (or killed) by their PIDs."""
+import json
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+from conftest import RAFTLITED, free_port
+
+DEADLINE = 20
+
+
+def wait_for(what, condition):
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+class Node:
+    """One raftlited on 127.0.0.1 over a data directory that outlives it, so it can be restarted."""
+
+    def __init__(self, data, *args):
+        self.data, self.args = data, list(args)
+        self.http, self.raft = free_port(), free_port()
+        self.proc = None
+        self.log = open(data + ".log", "a")
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [RAFTLITED, "-node-id", "1", "-http-addr", f"127.0.0.1:{self.http}", "-raft-addr", f"127.0.0.1:{self.raft}"]
+            + self.args + [self.data], stdout=self.log, stderr=subprocess.STDOUT)
+
+        def ready():
+            assert self.proc.poll() is None, open(self.data + ".log").read()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/readyz", timeout=2) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+        wait_for("the node to be ready", ready)
+        return self
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def get(self, path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http}{path}", timeout=10) as r:
+            return json.load(r)
+
+    def post(self, path, body=None):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.http}{path}", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+
+    def execute(self, *statements):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.http}/db/execute", data=json.dumps(statements).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            body = json.load(r)
+        assert all("error" not in x for x in body["results"]), body
+
+    def store_vars(self):
+        return self.get("/debug/vars")["store"]
+
+
+@pytest.fixture
+def data():
+    base = tempfile.mkdtemp(prefix="raftlite-storevars-")
+    nodes = []
+    yield base, nodes
+    for n in nodes:
+        n.stop()
+        n.log.close()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def make(data, *args):
+    base, nodes = data
+    n = Node(f"{base}/n{len(nodes)}", *args)
+    nodes.append(n)
+    return n
+
+
+def test_snapshot_counters(data):
+    n = make(data, "-raft-snap", "4", "-raft-snap-int", "100ms").start()
+    zero = n.store_vars()
+    for key in ["num_snapshots", "num_snapshots_failed", "num_user_snapshots", "num_user_snapshots_failed",
+                "num_restores", "num_restores_failed", "num_restores_start_skipped"]:
+        assert zero[key] == 0, (key, zero)
+
+    n.execute("CREATE TABLE t (x)")
+    for i in range(6):
+        n.execute(f"INSERT INTO t VALUES({i})")
+    taken = wait_for("a snapshot past -raft-snap", lambda: n.store_vars()["num_snapshots"])
+    assert n.store_vars()["num_user_snapshots"] == 0
+
+    n.execute("INSERT INTO t VALUES(99)")
+    assert n.post("/snapshot") == 200
+    after = n.store_vars()
+    assert after["num_user_snapshots"] == 1, after
+    assert after["num_snapshots"] >= taken + 1, after
+    assert after["num_snapshots_failed"] == 0 and after["num_user_snapshots_failed"] == 0, after
+
+
+def test_restore_counters_across_restarts(data):
+    n = make(data, "-raft-snap", "1000").start()
+    n.execute("CREATE TABLE t (x)", "INSERT INTO t VALUES(1)")
+    assert n.post("/snapshot") == 200
+    n.execute("INSERT INTO t VALUES(2)")
+
+    # A crash: the database is rebuilt from the snapshot (one restore) plus the log.
+    n.stop(signal.SIGKILL)
+    n.start()
+    v = n.store_vars()
+    assert (v["num_restores"], v["num_restores_start_skipped"]) == (1, 0), v
+
+    # A clean shutdown: the database is reused, so restoring the snapshot is skipped.
+    n.stop(signal.SIGTERM)
+    n.start()
+    v = n.store_vars()
+    assert (v["num_restores"], v["num_restores_start_skipped"]) == (0, 1), v
+    rows = n.get("/db/query?q=SELECT+COUNT(*)+FROM+t&level=none")["results"][0]["values"]
+    assert rows == [[2]]
