@@ -199,6 +199,13 @@ extension Node: StatusService {
                         "conn_pool_stats",
                         .object([("ro", .integer(Int64(configuration.readConnections))), ("rw", .integer(1))])
                     ),
+                    (
+                        "pragmas",
+                        .object([
+                            ("ro", .object(s.pragmasRO.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+                            ("rw", .object(s.pragmasRW.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+                        ])
+                    ),
                 ])
             ),
             ("raft", raftSection(view)),

@@ -98,7 +98,11 @@ public final class Node: @unchecked Sendable {
             }
             throw NodeError.openFailed("\(error)")
         }
-        update { $0.sqliteVersion = Connection.sqliteVersion }
+        let rwPragmas = Self.reportedPragmas(worker.fsm.connection)
+        update {
+            $0.sqliteVersion = Connection.sqliteVersion
+            $0.pragmasRW = rwPragmas
+        }
         do {
             try transport.listen(on: configuration.raftBindAddress, handler: ClusterHandler(node: self))
         } catch {
@@ -123,6 +127,10 @@ public final class Node: @unchecked Sendable {
         for i in 0..<max(1, configuration.readConnections) {
             let connection = try Connection.open(
                 path: configuration.databasePath, mode: .readOnly, foreignKeys: configuration.foreignKeys, synchronous: .off)
+            if i == 0 {
+                let roPragmas = Self.reportedPragmas(connection)
+                update { $0.pragmasRO = roPragmas }
+            }
             let box = ConnectionBox(connection)
             startThread(name: "raftlite-reader-\(i)") { [self] in
                 let c = box.take()
@@ -173,6 +181,20 @@ public final class Node: @unchecked Sendable {
         if let restoreImage { completeRestore(restoreImage) }
         startAutoBackup()
         logger.info("node open", metadata: ["node.id": "\(configuration.nodeID)", "raft.addr": "\(configuration.raftAdvertisedAddress)"])
+    }
+
+    /// The pragmas `/status` reports (rqlite's set), read from the connection itself.
+    static func reportedPragmas(_ connection: Connection) -> [String: String] {
+        var result: [String: String] = [:]
+        for name in ["foreign_keys", "journal_mode", "synchronous", "wal_autocheckpoint"] {
+            guard let row = try? connection.rawQuery("PRAGMA \(name)").first, let value = row.first else { continue }
+            switch value {
+            case .integer(let n): result[name] = String(n)
+            case .text(let t): result[name] = t
+            default: continue
+            }
+        }
+        return result
     }
 
     /// Copies WAL frames back into the database file from a connection of its own, whenever the WAL has

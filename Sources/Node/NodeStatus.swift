@@ -55,6 +55,10 @@ public struct NodeStatus: Sendable {
     public var lastBackupTime: Date?
     /// SQLite facts refreshed after writes.
     public var sqliteVersion: String = ""
+    /// The pragmas rqlite's tooling checks, as the read-write and a read-only connection report them
+    /// (`/status` → `store.sqlite3.pragmas`): name → value as text.
+    public var pragmasRW: [String: String] = [:]
+    public var pragmasRO: [String: String] = [:]
 
     /// The database does not reflect the log yet (opening, restoring a snapshot, replaying the log): not
     /// ready, and reads above level `none` and writes answer `store not ready`.

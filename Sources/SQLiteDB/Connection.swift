@@ -106,6 +106,8 @@ public final class Connection: @unchecked Sendable {
             try connection.run("PRAGMA synchronous=\(synchronous.rawValue)")
             if let pages = walAutocheckpoint { try connection.run("PRAGMA wal_autocheckpoint=\(pages)") }
         case .readOnly:
+            // Never writes, so it costs nothing; set as asked so the connection reports what it was opened with.
+            try connection.run("PRAGMA synchronous=\(synchronous.rawValue)")
             try connection.run("PRAGMA query_only=1")
         }
         try connection.run("PRAGMA foreign_keys=\(foreignKeys ? 1 : 0)")

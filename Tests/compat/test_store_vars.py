@@ -1,4 +1,5 @@
-"""The store facts rqlite's tooling reads: /debug/vars store snapshot and restore counters. Real raftlited processes on 127.0.0.1, stopped (or killed) by their PIDs."""
+"""The store facts rqlite's tooling reads: /debug/vars store snapshot and restore counters, and the SQLite pragmas
+in /status store.sqlite3.pragmas. Real raftlited processes on 127.0.0.1, stopped (or killed) by their PIDs."""
 import json
 import shutil
 import signal
@@ -95,6 +96,19 @@ def make(data, *args):
     n = Node(f"{base}/n{len(nodes)}", *args)
     nodes.append(n)
     return n
+
+
+def test_pragmas_report_what_the_connections_use(data):
+    n = make(data).start()
+    pragmas = n.get("/status")["store"]["sqlite3"]["pragmas"]
+    # Read-only connections: exactly rqlite's values.
+    assert pragmas["ro"] == {"foreign_keys": "0", "journal_mode": "wal", "synchronous": "0", "wal_autocheckpoint": "1000"}
+    # The write connection: WAL, no automatic checkpoints; synchronous=NORMAL (1) by design (Sources/Node/DESIGN.md).
+    assert pragmas["rw"] == {"foreign_keys": "0", "journal_mode": "wal", "synchronous": "1", "wal_autocheckpoint": "0"}
+
+    fk = make(data, "-fk").start()
+    pragmas = fk.get("/status")["store"]["sqlite3"]["pragmas"]
+    assert pragmas["ro"]["foreign_keys"] == "1" and pragmas["rw"]["foreign_keys"] == "1"
 
 
 def test_snapshot_counters(data):
