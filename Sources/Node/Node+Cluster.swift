@@ -32,10 +32,13 @@ struct ClusterHandler: TransportHandler {
             w.string(RaftliteVersion.version)
             respond(RPCResponse.ok(w.buffer).encoded)
         case FrameType.join:
+            node.update { $0.joinRequests += 1 }
             node.serveJoin(payload, respond: respond)
         case FrameType.notify:
+            node.update { $0.notifyRequests += 1 }
             node.serveNotify(payload, respond: respond)
         case FrameType.remove:
+            node.update { $0.removeNodeRequests += 1 }
             var r = RPCReader(payload)
             guard let id = try? r.string() else { return respond(RPCResponse.error("malformed remove request").encoded) }
             node.removeLocally(id: id) { error in
@@ -97,11 +100,18 @@ extension Node {
             return respond(RPCResponse.notLeader(leaderRaftAddress: view.leaderAddress ?? "").encoded)
         }
         if view.members.contains(where: { $0.id == id && $0.address == address && $0.voter == voter }) {
+            update { $0.ignoredJoins += 1 }
             return respond(RPCResponse.ok([]).encoded)  // already a member: joining is idempotent
         }
         // Same ID on a new address, or a new ID on an old address: remove the old entry first.
         let stale = view.members.filter { ($0.id == id) != ($0.address == address) || ($0.id == id && $0.voter != voter) }
-        addMember(Member(id: id, raftAddress: address), voter: voter, removing: stale.map { $0.id }) { error in
+        addMember(Member(id: id, raftAddress: address), voter: voter, removing: stale.map { $0.id }) { [self] error in
+            if error == nil {
+                update {
+                    $0.joins += 1
+                    if !stale.isEmpty { $0.removedBeforeJoins += 1 }
+                }
+            }
             respond((error.map { RPCResponse.error($0) } ?? RPCResponse.ok([])).encoded)
         }
     }

@@ -62,9 +62,20 @@ extension Node: StatusService {
                     ("write_statements", .integer(Int64(s.writeStatements))),
                     ("read_requests", .integer(Int64(s.readRequests))),
                     ("read_statements", .integer(Int64(s.readStatements))),
+                    ("num_joins", .integer(s.joins)),
+                    ("num_ignored_joins", .integer(s.ignoredJoins)),
+                    ("num_removed_before_joins", .integer(s.removedBeforeJoins)),
                     ("num_auto_restores", .integer(s.autoRestores)),
                     ("num_auto_restores_skipped", .integer(s.autoRestoresSkipped)),
                     ("num_auto_restores_failed", .integer(s.autoRestoresFailed)),
+                ])
+            ),
+            (
+                "cluster",
+                .object([
+                    ("num_join_req", .integer(s.joinRequests)),
+                    ("num_notify_req", .integer(s.notifyRequests)),
+                    ("num_remove_node_req", .integer(s.removeNodeRequests)),
                 ])
             ),
             ("uploader", uploaderVars),

@@ -51,6 +51,16 @@ public struct NodeStatus: Sendable {
     public var downloadsOK: Int64 = 0
     public var downloadsFailed: Int64 = 0
     public var downloadBytes: Int64 = 0
+    /// Cluster-service requests received (`/debug/vars` → `cluster`: `num_join_req`, `num_notify_req`,
+    /// `num_remove_node_req`), whatever their outcome.
+    public var joinRequests: Int64 = 0
+    public var notifyRequests: Int64 = 0
+    public var removeNodeRequests: Int64 = 0
+    /// Joins served as leader (`store`: `num_joins` added a member, `num_ignored_joins` already a member,
+    /// `num_removed_before_joins` an old entry with the same ID or address was removed first).
+    public var joins: Int64 = 0
+    public var ignoredJoins: Int64 = 0
+    public var removedBeforeJoins: Int64 = 0
     /// When the last HTTP backup was taken (`/status` → `last_backup_time`).
     public var lastBackupTime: Date?
     /// SQLite facts refreshed after writes.

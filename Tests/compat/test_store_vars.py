@@ -1,5 +1,5 @@
-"""The store facts rqlite's tooling reads: /debug/vars store snapshot and restore counters, and the SQLite pragmas
-in /status store.sqlite3.pragmas. Real raftlited processes on 127.0.0.1, stopped (or killed) by their PIDs."""
+"""The store facts rqlite's tooling reads: /debug/vars store snapshot, restore and join counters, cluster request
+counters, and the SQLite pragmas in /status store.sqlite3.pragmas. Real raftlited processes on 127.0.0.1, stopped (or killed) by their PIDs."""
 import json
 import shutil
 import signal
@@ -28,15 +28,15 @@ def wait_for(what, condition):
 class Node:
     """One raftlited on 127.0.0.1 over a data directory that outlives it, so it can be restarted."""
 
-    def __init__(self, data, *args):
-        self.data, self.args = data, list(args)
+    def __init__(self, data, *args, node_id="1"):
+        self.data, self.args, self.node_id = data, list(args), node_id
         self.http, self.raft = free_port(), free_port()
         self.proc = None
         self.log = open(data + ".log", "a")
 
     def start(self):
         self.proc = subprocess.Popen(
-            [RAFTLITED, "-node-id", "1", "-http-addr", f"127.0.0.1:{self.http}", "-raft-addr", f"127.0.0.1:{self.raft}"]
+            [RAFTLITED, "-node-id", self.node_id, "-http-addr", f"127.0.0.1:{self.http}", "-raft-addr", f"127.0.0.1:{self.raft}"]
             + self.args + [self.data], stdout=self.log, stderr=subprocess.STDOUT)
 
         def ready():
@@ -79,6 +79,12 @@ class Node:
     def store_vars(self):
         return self.get("/debug/vars")["store"]
 
+    def cluster_vars(self):
+        return self.get("/debug/vars")["cluster"]
+
+    def members(self):
+        return {n["id"]: n["addr"] for n in self.get("/status")["store"]["nodes"]}
+
 
 @pytest.fixture
 def data():
@@ -91,9 +97,9 @@ def data():
     shutil.rmtree(base, ignore_errors=True)
 
 
-def make(data, *args):
+def make(data, *args, node_id="1"):
     base, nodes = data
-    n = Node(f"{base}/n{len(nodes)}", *args)
+    n = Node(f"{base}/n{len(nodes)}", *args, node_id=node_id)
     nodes.append(n)
     return n
 
@@ -151,3 +157,40 @@ def test_restore_counters_across_restarts(data):
     assert (v["num_restores"], v["num_restores_start_skipped"]) == (0, 1), v
     rows = n.get("/db/query?q=SELECT+COUNT(*)+FROM+t&level=none")["results"][0]["values"]
     assert rows == [[2]]
+
+
+def test_join_and_remove_counters(data):
+    leader = make(data, node_id="1").start()
+    assert leader.cluster_vars() == {"num_join_req": 0, "num_notify_req": 0, "num_remove_node_req": 0}
+
+    follower = make(data, "-join", f"127.0.0.1:{leader.raft}", node_id="2").start()
+    c, s = leader.cluster_vars(), leader.store_vars()
+    assert (c["num_join_req"], s["num_joins"], s["num_ignored_joins"], s["num_removed_before_joins"]) == (1, 1, 0, 0)
+
+    # A node joining through the follower: the follower receives the request and points it at the leader.
+    third = make(data, "-join", f"127.0.0.1:{follower.raft}", node_id="3").start()
+    assert follower.cluster_vars()["num_join_req"] >= 1
+    assert leader.store_vars()["num_joins"] == 2
+
+    # The same ID and address joining again (its data lost): already a member, nothing to change.
+    third.stop(signal.SIGKILL)
+    shutil.rmtree(third.data)
+    third.start()
+    s = leader.store_vars()
+    assert (s["num_joins"], s["num_ignored_joins"], s["num_removed_before_joins"]) == (2, 1, 0), s
+
+    # The same ID on a new Raft address: the old entry is removed before the node is added again.
+    third.stop(signal.SIGKILL)
+    shutil.rmtree(third.data)
+    third.raft = free_port()
+    third.start()
+    s = leader.store_vars()
+    assert (s["num_joins"], s["num_ignored_joins"], s["num_removed_before_joins"]) == (3, 1, 1), s
+    assert leader.members()["3"] == f"127.0.0.1:{third.raft}"
+
+    # Removal asked of a follower reaches the leader as a cluster request.
+    req = urllib.request.Request(f"http://127.0.0.1:{follower.http}/remove", data=b'{"id":"3"}', method="DELETE")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+    assert leader.cluster_vars()["num_remove_node_req"] == 1
+    assert "3" not in leader.members()
