@@ -185,6 +185,16 @@ final class RaftWorker: @unchecked Sendable {
             entries: entries, applied: LogIndex(applied))
         core = RaftNode(options: options, state: state)
         for member in fsm.members { book.record(member) }
+        // Addresses in log entries the database does not hold yet (a crash soon after nodes joined): a
+        // follower applies them only once a leader commits them, and without them no node could reach
+        // its peers to elect that leader. The book is only routing, so a later, different entry just
+        // replaces the address.
+        for entry in entries
+        where entry.index.rawValue > applied && entry.kind == .normal && Command.peekKind(entry.data) == .setNodeMetadata {
+            if case .setNodeMetadata(let id, let address, _)? = try? Command.decode(entry.data), !address.isEmpty {
+                book.record(Member(id: id, raftAddress: address))
+            }
+        }
         book.record(Member(id: selfID, raftAddress: selfAddress))
         lastTerm = core.term
         counters = startCounters

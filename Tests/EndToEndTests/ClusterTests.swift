@@ -117,6 +117,24 @@ import TestSupport
         #expect(try HTTP.get(port, "/readyz").status == 503)
     }
 
+    /// Every node crashes before any snapshot: each database is rebuilt from an empty file, so the peers'
+    /// addresses exist only in log entries not yet applied. The restarted nodes must still reach each
+    /// other, elect a leader and keep every acknowledged write.
+    @Test func wholeClusterCrashBeforeAnySnapshotRecovers() throws {
+        let cluster = try RaftliteCluster(count: 3)
+        defer { cluster.stopAll() }
+        #expect(cluster.waitUntilReady())
+        let leader = try #require(cluster.leader())
+        _ = try execute(cluster.httpPorts[leader], #"["CREATE TABLE t (v INTEGER)", "INSERT INTO t VALUES(1)"]"#)
+        for i in 0..<3 { cluster.kill(i) }
+        for i in 0..<3 { try cluster.start(i) }
+        #expect(cluster.waitUntilReady(timeout: 20), "cluster never became ready after a full crash")
+        let newLeader = try #require(cluster.leader())
+        #expect(try execute(cluster.httpPorts[newLeader], #"["INSERT INTO t VALUES(2)"]"#).text.contains("rows_affected"))
+        #expect(replicasConverge(cluster))
+        #expect(try cluster.localQuery(newLeader, "SELECT v FROM t ORDER BY v").contains("[[1],[2]]"))
+    }
+
     @Test func fiveNodeClusterSurvivesTwoFailures() throws {
         let cluster = try RaftliteCluster(count: 5)
         defer { cluster.stopAll() }
