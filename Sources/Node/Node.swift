@@ -140,7 +140,20 @@ public final class Node: @unchecked Sendable {
         }
         update { $0.storeOpen = true }
         if hadState {
-            logger.info("restarted with existing Raft state; any join or bootstrap settings are ignored")
+            let rejoin = !configuration.joinAddresses.isEmpty && configuration.bootstrapExpect == 0
+            if rejoin, raft.members.count == 1, raft.members.first?.id == configuration.nodeID {
+                throw NodeError.openFailed("node is the only node in a single-node cluster, joining other clusters not supported")
+            }
+            logger.info(
+                rejoin
+                    ? "restarted with existing Raft state; joining again (idempotent), so a changed address is picked up"
+                    : "restarted with existing Raft state; any bootstrap settings are ignored")
+            if rejoin {
+                // As rqlite: the joiner runs on every start. The leader ignores a member whose ID and address
+                // are unchanged, and replaces the entry of one that comes back on a new address — without
+                // which that node could never be reached again.
+                startThread(name: "raftlite-join") { [self] in formCluster() }
+            }
             // The only voter needs nobody's vote: it campaigns at once rather than after an election
             // timeout (1-2 × -raft-heartbeat-timeout), so a restarted single node is ready sooner.
             worker.events.push(.run { w in

@@ -194,3 +194,41 @@ def test_join_and_remove_counters(data):
         assert r.status == 200
     assert leader.cluster_vars()["num_remove_node_req"] == 1
     assert "3" not in leader.members()
+
+
+def test_restarted_node_joins_again(data):
+    leader = make(data, node_id="1").start()
+    leader.execute("CREATE TABLE t (x)", "INSERT INTO t VALUES(1)")
+    follower = make(data, "-join", f"127.0.0.1:{leader.raft}", node_id="2").start()
+    make(data, "-join", f"127.0.0.1:{leader.raft}", node_id="3").start()  # a majority while node 2 is away
+    assert leader.cluster_vars()["num_join_req"] == 2
+
+    # Restarted on its data with the same -join: the join is sent again, and ignored as already done.
+    follower.stop()
+    follower.start()
+    wait_for("the join sent again", lambda: leader.cluster_vars()["num_join_req"] == 3)
+    assert leader.store_vars()["num_ignored_joins"] == 1
+
+    # Restarted on a new Raft address: the leader replaces the old entry, so the node is reachable again
+    # and receives what was written while it was away.
+    follower.stop()
+    leader.execute("INSERT INTO t VALUES(2)")
+    follower.raft = free_port()
+    follower.start()
+    wait_for("the new address", lambda: leader.members().get("2") == f"127.0.0.1:{follower.raft}")
+    assert leader.store_vars()["num_removed_before_joins"] == 1
+    wait_for("the follower to catch up", lambda: follower.get(
+        "/db/query?q=SELECT+COUNT(*)+FROM+t&level=none")["results"][0].get("values") == [[2]])
+
+
+def test_single_node_restarted_with_join_refuses(data):
+    alone = make(data, node_id="1").start()
+    other = make(data, node_id="9").start()
+    alone.stop()
+    alone.args = ["-join", f"127.0.0.1:{other.raft}"]
+    alone.proc = subprocess.Popen(
+        [RAFTLITED, "-node-id", "1", "-http-addr", f"127.0.0.1:{alone.http}", "-raft-addr", f"127.0.0.1:{alone.raft}"]
+        + alone.args + [alone.data], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, err = alone.proc.communicate(timeout=20)
+    assert alone.proc.returncode != 0
+    assert b"node is the only node in a single-node cluster, joining other clusters not supported" in err
