@@ -18,6 +18,11 @@ extension Node: DatabaseService {
         let level = resolved(request.level, view)
         let batch = batch(of: request)
         if notReadyWhileRecovering(level, completion) { return }
+        if level != .none, let reason = view.fatalError {
+            // A fail-stopped node is out of the cluster: it can still serve its own (consistent) data, but
+            // it cannot tell whether it is current.
+            return completion(.failure(.message(RaftWorker.storageFailureText(reason))))
+        }
         switch level {
         case .none:
             if let freshness = request.freshness, view.role != .leader {
@@ -118,6 +123,9 @@ extension Node: DatabaseService {
             // The auto-restore gate: nothing is written until the backup is in place; nor while the
             // database is being rebuilt.
             return completion(.failure(.message("store not ready")))
+        }
+        if let reason = raft.fatalError {
+            return completion(.failure(.message(RaftWorker.storageFailureText(reason))))
         }
         guard raft.role == .leader else {
             var request = QueryRequest(statements: [])

@@ -27,6 +27,10 @@ extension RaftWorker {
 
     /// Takes a snapshot if enough entries were applied since the last one, or when `force`d.
     func maybeSnapshot(force: Bool = false, completion: (@Sendable (Result<SnapshotOutcome, ServiceError>) -> Void)? = nil) {
+        if let storageFailure {
+            completion?(.failure(storageFailure))
+            return
+        }
         guard !snapshotInProgress else {
             // A forced snapshot must start after its request: wait for the one in progress, then take another.
             if let completion { nextSnapshotWaiters.append(completion) }
@@ -78,13 +82,22 @@ extension RaftWorker {
 
     private func snapshotWritten(_ meta: SnapshotMetadata, _ result: Result<String, Error>, seconds: Double) {
         snapshotInProgress = false
+        if let storageFailure, case .success = result {
+            // Stopped while the copy ran: the snapshot is sound, but a stopped node trims nothing.
+            failAll(storageFailure)
+            return
+        }
         switch result {
         case .failure(let error):
+            // The core has already compacted its in-memory log to this snapshot, so without the file it
+            // could not serve a follower that needs it: storage failed, and the node stops (fail-stop).
+            // The durable log was not trimmed, so a restart loses nothing; the unfinished `.tmp` copy is
+            // gone (and a restart removes any leftover), so no partial snapshot can ever be loaded.
             WorkerMetrics.snapshotsFailed.increment()
             counters.snapshotsFailed += 1
             if snapshotIsUser { counters.userSnapshotsFailed += 1 }
-            logger.error("snapshot failed", metadata: ["raft.index": "\(meta.index)", "error": "\(error)"])
-            finishSnapshot(.failure(.message("snapshot failed: \(error)")))
+            failStop("failed to write snapshot \(SnapshotStore.name(meta)): \(error)")
+            return
         case .success(let name):
             let trailing = trailingLogsOverride ?? settings.trailingLogs
             trailingLogsOverride = nil

@@ -209,6 +209,10 @@ final class RaftWorker: @unchecked Sendable {
 
     func run() {
         while let batch = events.takeAll() {
+            if fatalError != nil {
+                stoppedTurn(batch)
+                continue
+            }
             var actions: [Action] = []
             for event in batch {
                 switch event {
@@ -229,7 +233,11 @@ final class RaftWorker: @unchecked Sendable {
             actions += takeQueuedActions()
             actions += flushProposals()
             perform(actions)
-            afterTurn()
+            if fatalError == nil {
+                afterTurn()
+            } else {
+                stoppedTurn([])
+            }
         }
         failAll(.message("store is shutting down"))
         let logSynced = (try? log.sync()) != nil
@@ -242,6 +250,24 @@ final class RaftWorker: @unchecked Sendable {
     /// Set when the loop ends with the log synced, no storage failure and every worker connection closed:
     /// the node may then mark the database reusable (`CleanShutdown`).
     private(set) var closedCleanly = false
+
+    /// A turn after a storage failure (fail-stop): the core is frozen. Ticks and peer messages are
+    /// dropped, so nothing is persisted, acknowledged or sent any more: an entry whose write or fsync
+    /// failed can never be acknowledged by a later fsync that happens to succeed (the kernel may have
+    /// dropped the dirty pages; Linux reports such an error once), and a failed leader falls silent, so
+    /// its followers elect a new one instead of waiting on a leader that can no longer commit.
+    /// Admin closures still run, so every waiting client gets the failure as its answer.
+    private func stoppedTurn(_ batch: [Event]) {
+        for event in batch {
+            if case .run(let body) = event { body(self) }
+        }
+        queuedActions.removeAll()
+        guard let failure = storageFailure else { return }
+        for item in proposalBuffer { item.completion(.failure(failure)) }
+        proposalBuffer.removeAll()
+        failAll(failure)
+        publish()
+    }
 
     private var queuedActions: [Action] = []
     /// For `.run` bodies that step the core: their actions join the turn's.
@@ -294,6 +320,11 @@ final class RaftWorker: @unchecked Sendable {
             if sawPersist {
                 do {
                     if !records.isEmpty { try log.append(records, sync: false) }
+                } catch {
+                    failStop("failed to write the Raft log: \(error)")
+                    return
+                }
+                do {
                     let syncStart = DispatchTime.now().uptimeNanoseconds
                     try log.sync()
                     WorkerMetrics.fsync.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - syncStart))
@@ -438,8 +469,8 @@ final class RaftWorker: @unchecked Sendable {
         _ command: Command, timeout: Double = 0,
         completion: @escaping @Sendable (Result<([StatementResult], UInt64), ServiceError>) -> Void
     ) {
-        if let fatalError {
-            completion(.failure(.message(fatalError)))
+        if let storageFailure {
+            completion(.failure(storageFailure))
             return
         }
         let deadline = timeout > 0 ? DispatchTime.now().uptimeNanoseconds + UInt64(timeout * 1e9) : 0
@@ -488,6 +519,7 @@ final class RaftWorker: @unchecked Sendable {
 
     /// Proposes a membership change; `completion` gets nil once it is applied, or an error message.
     func proposeConfigChange(_ change: ConfigChange, completion: @escaping @Sendable (String?) -> Void) {
+        if let storageFailure { return completion(storageFailure.text) }
         do {
             let proposal = try core.proposeConfigChange(change)
             applyWatchers.append((proposal.index.rawValue, proposal.term, completion))
@@ -499,6 +531,7 @@ final class RaftWorker: @unchecked Sendable {
 
     /// Starts a leadership transfer (thesis §3.10).
     func transferLeadership(to target: NodeID) {
+        guard fatalError == nil else { return }
         enqueue(core.transferLeadership(to: target))
     }
 
@@ -514,6 +547,7 @@ final class RaftWorker: @unchecked Sendable {
     // MARK: Linearizable reads (thesis §6.4)
 
     func readIndex(completion: @escaping @Sendable (Result<Void, ServiceError>) -> Void) {
+        if let storageFailure { return completion(.failure(storageFailure)) }
         let context = nextReadContext
         nextReadContext += 1
         pendingReads[context] = completion
@@ -600,8 +634,11 @@ final class RaftWorker: @unchecked Sendable {
         let status = core.status
         let leaderMember = status.leader.flatMap { book.member($0) }
         let members = core.configuration.voters.map { ($0, true) } + core.configuration.learners.map { ($0, false) }
+        // A fail-stopped node takes no part in Raft any more: it is no leader and follows none.
+        let stopped = fatalError != nil
         let v = RaftView(
-            role: status.role, term: status.term.rawValue, leaderID: leaderMember?.id, leaderAddress: leaderMember?.raftAddress,
+            role: stopped ? .follower : status.role, term: status.term.rawValue, leaderID: stopped ? nil : leaderMember?.id,
+            leaderAddress: stopped ? nil : leaderMember?.raftAddress,
             commitIndex: status.commit.rawValue, appliedIndex: fsm.appliedIndex, lastLogIndex: status.lastIndex.rawValue,
             lastLogTerm: core.log.lastTerm.rawValue, snapshotIndex: status.snapshotIndex.rawValue,
             members: members.map { (id, voter) in
@@ -624,15 +661,28 @@ final class RaftWorker: @unchecked Sendable {
 
     // MARK: Failure
 
+    /// Stops the node after a storage failure: from now on it persists, acknowledges, applies and sends
+    /// nothing (see `stoppedTurn`), and every write is refused with `storageFailure`. Only a restart,
+    /// which recovers from what is durable on disk, brings it back.
     func failStop(_ message: String) {
         guard fatalError == nil else { return }
         fatalError = message
         logger.critical("\(message); this node stops accepting writes, restart it once the cause is fixed")
-        failAll(.message(message))
+        failAll(storageFailure!)
         publish()
     }
 
-    private func failAll(_ error: ServiceError) {
+    /// The error every client gets from a fail-stopped node.
+    var storageFailure: ServiceError? {
+        fatalError.map { .message(Self.storageFailureText($0)) }
+    }
+
+    static func storageFailureText(_ reason: String) -> String {
+        "node stopped accepting writes after a storage failure (restart it once the cause is fixed): \(reason)"
+    }
+
+    /// Answers everything waiting on the worker with `error`.
+    func failAll(_ error: ServiceError) {
         for (_, w) in waiters { w.completion(.failure(error)) }
         waiters.removeAll()
         for (_, r) in pendingReads { r(.failure(error)) }
@@ -641,6 +691,9 @@ final class RaftWorker: @unchecked Sendable {
         readsAwaitingApply.removeAll()
         for w in applyWatchers { w.completion(error.text) }
         applyWatchers.removeAll()
+        for w in snapshotWaiters + nextSnapshotWaiters { w(.failure(error)) }
+        snapshotWaiters.removeAll()
+        nextSnapshotWaiters.removeAll()
     }
 
     // MARK: Bootstrap
