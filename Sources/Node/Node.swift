@@ -31,7 +31,9 @@ public final class Node: @unchecked Sendable {
     /// The auto-backup uploader, when `-auto-backup` is set.
     let uploaderBox = Mutex<AutoBackupUploader?>(nil)
     /// Assembles snapshots streamed from the leader.
-    lazy var snapshotReceiver = SnapshotReceiver { [weak self] in self?.worker?.snapshots }
+    lazy var snapshotReceiver = SnapshotReceiver(
+        store: { [weak self] in self?.worker?.snapshots },
+        onStorageFailure: { [weak self] reason in self?.worker?.events.push(.run { $0.failStop(reason) }) })
     /// Nodes that sent NOTIFY during `-bootstrap-expect`, by ID.
     let notified = Mutex<[String: Member]>([:])
 

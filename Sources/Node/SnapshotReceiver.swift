@@ -7,7 +7,12 @@ import Synchronization
 /// The receiving side of snapshot streaming: chunks are appended, in order, to a file in a temporary
 /// directory of the snapshot store; the final call checks size and CRC, seals the snapshot, and hands the
 /// InstallSnapshot message to the Raft worker. Anything out of order or malformed aborts the transfer
-/// (the leader retries later) without touching the database.
+/// (the leader retries later) without touching the database. A failure to write or sync the file is a
+/// storage failure: the transfer is discarded and `onStorageFailure` stops the node (fail-stop).
+///
+/// A sender streams one snapshot to this node at a time, so a new transfer from a sender ends any
+/// unfinished one of that sender (a transfer abandoned after a timeout or a leader change): its file goes,
+/// and the disk holds at most one partial snapshot per sender.
 final class SnapshotReceiver: @unchecked Sendable {
     private struct Transfer {
         var directory: String
@@ -18,8 +23,12 @@ final class SnapshotReceiver: @unchecked Sendable {
     private let lock = NSLock()
     private var transfers: [String: Transfer] = [:]
     let store: () -> SnapshotStore?
+    let onStorageFailure: (String) -> Void
 
-    init(store: @escaping () -> SnapshotStore?) { self.store = store }
+    init(store: @escaping () -> SnapshotStore?, onStorageFailure: @escaping (String) -> Void = { _ in }) {
+        self.store = store
+        self.onStorageFailure = onStorageFailure
+    }
 
     func chunk(_ payload: [UInt8]) -> RPCResponse {
         var r = RPCReader(payload)
@@ -38,15 +47,23 @@ final class SnapshotReceiver: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if offset == 0 {
-            if let old = transfers.removeValue(forKey: id) { discard(old, store) }
+            let sender = Self.sender(of: id)
+            for (other, old) in transfers where other == id || Self.sender(of: other) == sender {
+                transfers[other] = nil
+                discard(old, store)
+            }
             let dir = store.directory + "/incoming-\(id)-\(UInt64.random(in: 0...UInt64.max)).tmp"
             do {
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             } catch {
-                return .error("cannot receive snapshot: \(error)")
+                return storageFailure("cannot create \(dir): \(error)")
             }
-            _ = FileManager.default.createFile(atPath: dir + "/db.sqlite", contents: nil)
-            guard let handle = FileHandle(forWritingAtPath: dir + "/db.sqlite") else { return .error("cannot receive snapshot") }
+            guard FileManager.default.createFile(atPath: dir + "/db.sqlite", contents: nil),
+                let handle = FileHandle(forWritingAtPath: dir + "/db.sqlite")
+            else {
+                store.abort(dir)
+                return storageFailure("cannot create \(dir)/db.sqlite")
+            }
             transfers[id] = Transfer(directory: dir, handle: handle, size: 0, crc: 0)
         }
         guard var t = transfers[id], t.size == offset else {
@@ -58,7 +75,7 @@ final class SnapshotReceiver: @unchecked Sendable {
         } catch {
             transfers[id] = nil
             discard(t, store)
-            return .error("cannot write snapshot: \(error)")
+            return storageFailure("cannot write \(t.directory)/db.sqlite: \(error)")
         }
         t.size += UInt64(data.count)
         t.crc = crc32Update(t.crc, data)
@@ -90,8 +107,19 @@ final class SnapshotReceiver: @unchecked Sendable {
             return (.ok([]), local)
         } catch {
             discard(t, store)
-            return (.error("cannot store snapshot: \(error)"), nil)
+            return (storageFailure("cannot store snapshot \(id): \(error)"), nil)
         }
+    }
+
+    private func storageFailure(_ reason: String) -> RPCResponse {
+        let message = "failed to store a snapshot received from the leader: \(reason)"
+        onStorageFailure(message)
+        return .error(message)
+    }
+
+    /// The sending node's part of a transfer ID.
+    static func sender(of id: String) -> Substring {
+        id.prefix { $0 != "-" }
     }
 
     private func discard(_ t: Transfer, _ store: SnapshotStore) {
