@@ -175,6 +175,53 @@ import TestSupport
         #expect(try Self.ids(node.httpPort).count == 250)
     }
 
+    /// A node that joins a compacted cluster needs a snapshot first, and its disk has no room for it: it
+    /// stops (the leader must not stream forever to a disk that cannot take it), the cluster carries on,
+    /// and once the disk is bigger a restart catches it up.
+    @Test(.enabled(if: DiskFaults.tmpfsAvailable, "\(DiskFaults.tmpfsUnavailableReason ?? "")"))
+    func aJoiningNodeWithNoRoomForTheSnapshotStopsAndCatchesUpAfterARestart() throws {
+        let args = ["-raft-heartbeat-timeout", "500ms", "-raft-election-timeout", "500ms", "-raft-snap", "50", "-raft-log-level", "INFO"]
+        let cluster = try RaftliteCluster(count: 3, extraArguments: args)
+        defer { cluster.stopAll() }
+        #expect(cluster.waitUntilReady())
+        let leader = try #require(cluster.leader())
+        let port = cluster.httpPorts[leader]
+        _ = try HTTP.post(port, "/db/execute", json: #"["CREATE TABLE t (id INTEGER PRIMARY KEY, pad TEXT)"]"#)
+        for id in 1...200 {
+            try #require(try Self.insert(port, id).text.contains("rows_affected"))
+        }
+        #expect(try HTTP.request(port, "POST", "/snapshot?trailing_logs=1").status == 200)
+
+        // About 1.6 MB of database to receive, on a 1 MiB disk.
+        let dir = cluster.directory + "/small"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        try DiskFaults.mountTmpfs(dir, bytes: 1 << 20)
+        var node = try RaftliteProcess(
+            dataDirectory: dir, nodeID: "small", extraArguments: args + ["-join", "127.0.0.1:\(cluster.raftPorts[leader])"])
+        defer {
+            node.stop()
+            DiskFaults.unmount(dir)
+        }
+        #expect(eventually(timeout: 30) { node.log.contains("failed to store a snapshot received from the leader") }, "\(node.log)")
+        try Self.expectFailStopped(node, reason: "failed to store a snapshot received from the leader")
+        #expect(node.log.contains("No space left on device"), "\(node.log)")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/raft/snapshots")
+        #expect(leftovers.isEmpty, "a partial snapshot was left behind: \(leftovers)")
+        // The cluster goes on without it.
+        #expect(try Self.insert(port, 201).text.contains("rows_affected"))
+
+        try DiskFaults.resizeTmpfs(dir, bytes: 64 << 20)
+        node.stop()
+        node = try RaftliteProcess(
+            dataDirectory: dir, httpPort: node.httpPort, raftPort: node.raftPort, nodeID: "small",
+            extraArguments: args + ["-join", "127.0.0.1:\(cluster.raftPorts[leader])"])
+        #expect(node.waitUntilReady(), "\(node.log)")
+        let expected = try Self.ids(port)
+        #expect(expected.isSuperset(of: 1...201))
+        #expect(eventually(timeout: 30) { try Self.ids(node.httpPort) == expected })
+        #expect(try Self.integrityCheck(node.httpPort).contains(#"[["ok"]]"#))
+    }
+
     // MARK: EIO
 
     @Test(.enabled(if: DiskFaults.straceAvailable, "\(DiskFaults.straceUnavailableReason ?? "")"))
