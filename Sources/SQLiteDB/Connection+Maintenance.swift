@@ -163,7 +163,16 @@ extension Connection {
     /// other `sqlite_*` tables are skipped; then every index, trigger and view; `COMMIT;`.
     /// `tables` limits the dump to those tables (and their indexes and triggers).
     public func dump(tables: [String]? = nil) throws -> String {
-        var out = "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n"
+        var out = ""
+        try dump(tables: tables) { out += $0 }
+        return out
+    }
+
+    /// The same dump, handed to `write` a line at a time as rows are stepped, so a dump of any size needs
+    /// only one row in memory (the caller batches the writes to a file or socket). An error thrown by
+    /// `write` ends the dump.
+    public func dump(tables: [String]? = nil, write: (String) throws -> Void) throws {
+        try write("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n")
         let filter = tables.map { Set($0) }
         let tableRows = try rawQuery(
             #"SELECT "name", "type", "sql" FROM "sqlite_master" WHERE "sql" NOT NULL AND "type" == 'table' ORDER BY "name""#)
@@ -181,7 +190,7 @@ extension Connection {
                 guard case .text(let sql) = row[2] else { continue }
                 create = sql + ";"
             }
-            out += create + "\n"
+            try write(create + "\n")
             let quotedTable: String = doubling(table, "\"")
             let columns = try rawQuery("PRAGMA table_info(\"\(quotedTable)\")").compactMap { info -> String? in
                 guard case .text(let name) = info[1] else { return nil }
@@ -191,8 +200,8 @@ extension Connection {
             let literalTable: String = doubling(quotedTable, "'")
             let valueList: String = columns.joined(separator: ",")
             let select = "SELECT 'INSERT INTO \"\(literalTable)\" VALUES(\(valueList))' FROM \"\(quotedTable)\";"
-            for line in try rawQuery(select) {
-                if case .text(let insert) = line.first { out += insert + ";\n" }
+            try rawQuery(select) { line in
+                if case .text(let insert) = line.first { try write(insert + ";\n") }
             }
         }
         let others = try rawQuery(
@@ -200,9 +209,37 @@ extension Connection {
         for row in others {
             guard case .text(let sql) = row[2] else { continue }
             if let filter, case .text(let owner) = row[3], !filter.contains(owner) { continue }
-            out += sql + ";\n"
+            try write(sql + ";\n")
         }
-        return out + "COMMIT;\n"
+        try write("COMMIT;\n")
+    }
+
+    /// Writes the dump to a new file at `path` through a 1 MiB buffer (memory stays bounded whatever the
+    /// database's size). An existing file is replaced.
+    public func dump(tables: [String]? = nil, toFile path: String) throws {
+        unlink(path)
+        let fd = createFile(path)
+        guard fd >= 0 else { throw DatabaseError(resultCode: SQLITE_CANTOPEN, message: "cannot create \(path)") }
+        defer { closeFile(fd) }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 20)
+        func flush() throws {
+            var offset = 0
+            while offset < buffer.count {
+                let n = buffer.withUnsafeBytes { writeFile(fd, $0.baseAddress! + offset, buffer.count - offset) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw DatabaseError(resultCode: SQLITE_IOERR, message: "cannot write \(path): errno \(errno)")
+                }
+                offset += n
+            }
+            buffer.removeAll(keepingCapacity: true)
+        }
+        try dump(tables: tables) { text in
+            buffer.append(contentsOf: text.utf8)
+            if buffer.count >= 1 << 20 { try flush() }
+        }
+        try flush()
     }
 
     // MARK: - Checks
@@ -307,3 +344,5 @@ func doubling(_ s: String, _ quote: Character) -> String {
 
 private func openFile(_ path: String) -> Int32 { open(path, O_RDONLY) }
 private func closeFile(_ fd: Int32) { _ = close(fd) }
+private func createFile(_ path: String) -> Int32 { open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600) }
+private func writeFile(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { write(fd, bytes, count) }

@@ -175,20 +175,26 @@ public final class Connection: @unchecked Sendable {
     /// The rows of one statement as plain SQLite values (no rqlite type mapping), for internal use and for
     /// the node's bookkeeping queries.
     public func rawQuery(_ sql: String, _ parameters: [SQLValue] = []) throws -> [[SQLValue]] {
+        var rows: [[SQLValue]] = []
+        try rawQuery(sql, parameters) { rows.append($0) }
+        return rows
+    }
+
+    /// The rows of one statement, handed to `body` one at a time as they are stepped: a large result is
+    /// never held in memory whole. An error thrown by `body` ends the query.
+    public func rawQuery(_ sql: String, _ parameters: [SQLValue] = [], forEachRow body: ([SQLValue]) throws -> Void) throws {
         let statement = try prepareSingle(sql)
         defer { finish(statement) }
         for (i, value) in parameters.enumerated() {
             try bind(value, to: Int32(i + 1), in: statement)
         }
-        var rows: [[SQLValue]] = []
         let count = statement.columnCount
         while true {
             let rc = sqlite3_step(statement.handle)
             if rc == SQLITE_DONE { break }
             guard rc == SQLITE_ROW else { throw DatabaseError.last(handle) }
-            rows.append((0..<count).map { rawValue(statement, $0) })
+            try body((0..<count).map { rawValue(statement, $0) })
         }
-        return rows
     }
 
     func pragmaText(_ sql: String) throws -> String? {
