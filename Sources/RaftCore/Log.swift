@@ -63,13 +63,40 @@ public struct RaftLog: Sendable {
         lastTerm > self.lastTerm || (lastTerm == self.lastTerm && lastIndex >= self.lastIndex)
     }
 
-    /// Entries in `from...` up to `maxCount` of them. `from` MUST be at least `firstIndex`.
-    func slice(from: LogIndex, maxCount: Int) -> [Entry] {
+    /// Entries in `from...` up to `maxCount` of them, stopping before the payload bytes would exceed
+    /// `maxBytes` (always at least one entry when any is in range). `from` MUST be at least `firstIndex`.
+    func slice(from: LogIndex, maxCount: Int, maxBytes: Int = .max) -> [Entry] {
         precondition(from >= firstIndex, "slice below the compaction point")
         if from > lastIndex { return [] }
         let start = Int(from.rawValue - snapshot.index.rawValue - 1)
-        let end = maxCount >= entries.count - start ? entries.count : start + maxCount
+        var end = maxCount >= entries.count - start ? entries.count : start + maxCount
+        if maxBytes != .max {
+            var bytes = 0
+            for i in start..<end {
+                bytes += entries[i].payloadSize
+                if bytes > maxBytes && i > start {
+                    end = i
+                    break
+                }
+            }
+        }
         return Array(entries[start..<end])
+    }
+
+    /// Drops the in-memory payload of every `.normal` entry in `from...through` of at least `minimumSize`
+    /// bytes, remembering its size (`Entry.releasedPayloadSize`). Returns how many bytes were released.
+    mutating func releasePayloads(from: LogIndex, through: LogIndex, minimumSize: Int) -> Int {
+        let lo = max(from, firstIndex)
+        let hi = min(through, lastIndex)
+        guard lo <= hi else { return 0 }
+        var released = 0
+        for i in Int(lo.rawValue - snapshot.index.rawValue - 1)...Int(hi.rawValue - snapshot.index.rawValue - 1) {
+            guard entries[i].kind == .normal, entries[i].releasedPayloadSize == nil, entries[i].data.count >= minimumSize else { continue }
+            released += entries[i].data.count
+            entries[i].releasedPayloadSize = entries[i].data.count
+            entries[i].data = []
+        }
+        return released
     }
 
     /// Appends entries created by this server as leader. Their indexes MUST follow `lastIndex`.

@@ -58,7 +58,7 @@ extension RaftNode {
             emit(Message(from: id, to: to, term: term, kind: .snapshot(snapshot)))
             return true
         }
-        let entries = log.slice(from: pr.next, maxCount: options.maxEntriesPerMessage)
+        let entries = log.slice(from: pr.next, maxCount: options.maxEntriesPerMessage, maxBytes: options.maxBytesPerMessage)
         if entries.isEmpty && !sendIfEmpty { return false }
         pr.sent(last: prevIndex.advanced(by: entries.count), entryCount: entries.count)
         emit(

@@ -24,6 +24,10 @@ public struct RaftOptions: Sendable {
     public var maxInflight: Int = 16
     /// Maximum entries per AppendEntries.
     public var maxEntriesPerMessage: Int = 64
+    /// Payload bytes per AppendEntries: entries are added while the total stays within it (a message
+    /// always carries at least one entry, whatever its size). Bounds frames and the shell's send queues
+    /// when entries are large.
+    public var maxBytesPerMessage: Int = .max
     /// Seed of the election-timeout randomness.
     public var randomSeed: UInt64 = 0
     /// Deliberate bugs for the simulator. MUST be empty in production.
@@ -128,6 +132,8 @@ public struct RaftNode: Sendable {
     public internal(set) var applied: LogIndex
     /// Entries up to this index were handed out in `.apply` actions.
     var applyEmitted: LogIndex
+    /// `releasePayloads` has looked at entries up to here.
+    var releasedThrough: LogIndex = 0
     /// The snapshot this server holds (sent to followers behind the compaction point).
     public internal(set) var snapshot: Snapshot
 
@@ -238,6 +244,21 @@ public struct RaftNode: Sendable {
             precondition(index <= applyEmitted, "applied an entry that was never handed out")
             applied = index
         }
+    }
+
+    /// Lets the core forget the payloads of applied `.normal` entries of at least `minimumSize` bytes up
+    /// to `index` (MUST be `<= applied`), so large entries (database images loaded in chunks) are not held
+    /// in memory until the next compaction. The entries stay in the log with `releasedPayloadSize` set;
+    /// they may appear in `.send` messages afterwards, and the shell MUST then fill their `data` from its
+    /// durable log before sending (they are durable: applied entries always are). They never appear in
+    /// `.apply` (only entries after `applied` are applied). Returns the number of bytes released.
+    @discardableResult
+    public mutating func releasePayloads(upTo index: LogIndex, minimumSize: Int) -> Int {
+        precondition(index <= applied, "releasing payloads beyond the applied index")
+        let from = max(releasedThrough.advanced(by: 1), log.firstIndex)
+        guard index >= from else { return 0 }
+        releasedThrough = index
+        return log.releasePayloads(from: from, through: index, minimumSize: minimumSize)
     }
 
     /// Compacts the log up to `index` (MUST be `<= applied`): the shell has produced snapshot `data`

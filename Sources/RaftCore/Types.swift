@@ -61,13 +61,21 @@ public struct Entry: Hashable, Sendable, CustomStringConvertible {
     public var index: LogIndex
     public var kind: EntryKind
     public var data: [UInt8]
+    /// Set when the core no longer holds the payload (`RaftNode.releasePayloads`): `data` is then empty
+    /// and this is its size. The payload is in the shell's durable log; the shell MUST put it back before
+    /// the entry leaves the node in a message.
+    public var releasedPayloadSize: Int?
 
-    public init(term: Term, index: LogIndex, kind: EntryKind = .normal, data: [UInt8] = []) {
+    public init(term: Term, index: LogIndex, kind: EntryKind = .normal, data: [UInt8] = [], releasedPayloadSize: Int? = nil) {
         self.term = term
         self.index = index
         self.kind = kind
         self.data = data
+        self.releasedPayloadSize = releasedPayloadSize
     }
+
+    /// The payload's size, whether held or released.
+    @inlinable public var payloadSize: Int { releasedPayloadSize ?? data.count }
 
     public var description: String {
         switch kind {

@@ -72,6 +72,34 @@ import Testing
             after.contains { if case .apply = $0 { return true } else { return false } } || n.log.persisted == p.index)
     }
 
+    /// Large applied payloads can leave the core's memory; a lagging follower still gets those entries
+    /// (released, for the shell to fill from its durable log), in messages bounded by payload bytes.
+    @Test func releasedPayloadsAndTheByteBoundOfAppendEntries() throws {
+        var entries = RaftCoreTestsSupport.bootstrapEntries(CoreTests.voters)
+        for i in 4...8 { entries.append(Entry(term: 1, index: LogIndex(UInt64(i)), kind: .normal, data: Array(repeating: UInt8(i), count: 100))) }
+        let state = PersistentState(
+            hardState: HardState(term: 1, vote: nil, commit: 8),
+            snapshot: Snapshot(metadata: SnapshotMetadata(index: 0, term: 0, configuration: Configuration(voters: [])), data: []),
+            entries: entries, applied: 8)
+        var o = RaftOptions(id: 1, randomSeed: 7)
+        o.maxBytesPerMessage = 250
+        var n = RaftNode(options: o, state: state)
+        #expect(n.releasePayloads(upTo: 7, minimumSize: 50) == 400)
+        #expect(n.releasePayloads(upTo: 8, minimumSize: 50) == 100, "each entry is looked at once")
+        #expect(n.log.entry(at: 4).data.isEmpty && n.log.entry(at: 4).releasedPayloadSize == 100)
+        #expect(n.log.entry(at: 1).releasedPayloadSize == nil, "configuration entries keep their payload")
+        elect(&n)
+        // Node 2 holds only the bootstrap entries: the leader backs off to index 4.
+        let actions = n.step(
+            Message(from: 2, to: 1, term: n.term, kind: .appendResponse(rejected: true, index: 8, hintIndex: 3, hintTerm: 1)))
+        let append = try #require(sends(actions).compactMap { m -> [Entry]? in
+            if case .append(let prev, _, let entries, _) = m.kind, m.to == 2, prev == 3 { return entries }
+            return nil
+        }.first)
+        #expect(append.map(\.index) == [4, 5], "250 bytes hold two 100-byte entries, not three")
+        #expect(append.allSatisfy { $0.data.isEmpty && $0.releasedPayloadSize == 100 })
+    }
+
     /// Thesis 3.6.2, Figure 3.7: an entry of a previous term is not committed by counting replicas.
     @Test func previousTermEntriesCommitOnlyWithACurrentTermEntry() throws {
         // Node 1 restarts holding an uncommitted term-2 entry at index 4, then becomes leader of term 4.
