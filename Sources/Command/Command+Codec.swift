@@ -11,7 +11,11 @@ import SQLiteDB
 /// u32 LE statement count, then per statement: string sql, u8 forceQuery, u32 LE parameter count, per
 /// parameter: u8 has-name, [string name], value. A value is a tag (0 null, 1 integer i64 LE, 2 real
 /// f64 LE bits, 3 text string, 4 blob bytes, 5 bool u8). load = bytes image. setNodeMetadata = three
-/// strings. A string or bytes is a u32 LE length followed by the bytes.
+/// strings. loadBegin (6) = u64 id, u64 size, u32 chunks, bytes sha256. loadChunk (7) = u64 id, u32
+/// sequence, u32 raw size, bytes zlib stream (compressed by the proposer, so the body itself is never
+/// compressed again). loadCommit (8), loadAbort (9) = u64 id. A string or bytes is a u32 LE length
+/// followed by the bytes. Kinds 6–9 were added without changing the format version: a node that does not
+/// know them fails such an entry as undecodable (identically on every node of that version).
 ///
 /// As in rqlite (REFERENCE §3.4) a body is compressed when the batch has at least 512 statements or a
 /// statement of at least 4096 bytes, and kept compressed only if that is smaller; load images are
@@ -23,6 +27,7 @@ extension Command {
 
     enum Kind: UInt8 {
         case execute = 1, query = 2, request = 3, load = 4, setNodeMetadata = 5
+        case loadBegin = 6, loadChunk = 7, loadCommit = 8, loadAbort = 9
     }
 
     public func encode() -> [UInt8] {
@@ -45,6 +50,24 @@ extension Command {
             body.string(id)
             body.string(raftAddress)
             body.string(apiURL)
+        case .loadBegin(let id, let size, let chunks, let sha256):
+            kind = .loadBegin
+            body.u64(id)
+            body.u64(size)
+            body.u32(chunks)
+            body.bytes(sha256)
+        case .loadChunk(let id, let sequence, let rawSize, let zlib):
+            kind = .loadChunk
+            body.u64(id)
+            body.u32(sequence)
+            body.u32(rawSize)
+            body.bytes(zlib)
+        case .loadCommit(let id):
+            kind = .loadCommit
+            body.u64(id)
+        case .loadAbort(let id):
+            kind = .loadAbort
+            body.u64(id)
         }
         var out: [UInt8] = [Self.formatVersion, kind.rawValue]
         if wantsCompression, let compressed = Zlib.compress(body.buffer), compressed.count + 8 < body.buffer.count {
@@ -69,6 +92,10 @@ extension Command {
         case .request: return .request
         case .load: return .load
         case .setNodeMetadata: return .setNodeMetadata
+        case .loadBegin: return .loadBegin
+        case .loadChunk: return .loadChunk
+        case .loadCommit: return .loadCommit
+        case .loadAbort: return .loadAbort
         }
     }
 
@@ -98,6 +125,10 @@ extension Command {
         case .request: command = .request(try readBatch(&r))
         case .load: command = .load(image: try r.bytes())
         case .setNodeMetadata: command = .setNodeMetadata(id: try r.string(), raftAddress: try r.string(), apiURL: try r.string())
+        case .loadBegin: command = .loadBegin(id: try r.u64(), size: try r.u64(), chunks: try r.u32(), sha256: try r.bytes())
+        case .loadChunk: command = .loadChunk(id: try r.u64(), sequence: try r.u32(), rawSize: try r.u32(), zlib: try r.bytes())
+        case .loadCommit: command = .loadCommit(id: try r.u64())
+        case .loadAbort: command = .loadAbort(id: try r.u64())
         }
         guard r.isAtEnd else { throw CommandDecodingError("trailing bytes after command") }
         return command

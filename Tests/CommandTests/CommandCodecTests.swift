@@ -24,6 +24,9 @@ import SQLiteDB
         .execute(StatementBatch(statements: [])),
         .load(image: Array("SQLite format 3\0".utf8) + [UInt8](repeating: 0, count: 10_000)),
         .setNodeMetadata(id: "node-1", raftAddress: "10.0.0.1:4002", apiURL: "http://10.0.0.1:4001"),
+        .loadBegin(id: UInt64.max, size: 3 << 30, chunks: 3072, sha256: [UInt8](repeating: 0xab, count: 32)),
+        .loadChunk(id: 7, sequence: 41, rawSize: 1 << 20, zlib: [UInt8](repeating: 0x5a, count: 9000)),
+        .loadCommit(id: 7), .loadAbort(id: 7),
     ])
     func roundTrip(_ command: Command) throws {
         #expect(try Command.decode(command.encode()) == command)
@@ -59,6 +62,9 @@ import SQLiteDB
             (.execute(Self.sample), .execute, true), (.query(Self.sample), .query, false),
             (.request(Self.sample), .request, true), (.load(image: [1, 2, 3]), .load, true),
             (.setNodeMetadata(id: "a", raftAddress: "h:1", apiURL: ""), .setNodeMetadata, false),
+            (.loadBegin(id: 1, size: 2, chunks: 1, sha256: []), .loadBegin, false),
+            (.loadChunk(id: 1, sequence: 0, rawSize: 2, zlib: [1]), .loadChunk, false),
+            (.loadCommit(id: 1), .loadCommit, true), (.loadAbort(id: 1), .loadAbort, false),
             // Compressed bodies too: the header is never compressed.
             (.execute(StatementBatch(statements: (0..<600).map { Statement(sql: "INSERT INTO t VALUES(\($0))") })), .execute, true),
         ]
