@@ -27,6 +27,14 @@ extension HTTPServer {
         public var connectionMemoryLimit: Int
         /// Receives libmicrohttpd's error log and the server's own diagnostics. nil = standard error.
         public var log: (@Sendable (String) -> Void)?
+        /// Where the bodies of `spooledPaths` requests are written as they arrive, instead of memory (a
+        /// directory on the same file system as the data they will become). nil = no spooling.
+        public var spoolDirectory: String?
+        /// Request paths (percent-decoded, exact) whose bodies are spooled to a file in `spoolDirectory`
+        /// and handed over as `HTTPRequest.bodyFile`: bulk uploads such as database images.
+        public var spooledPaths: Set<String> = []
+        /// Largest accepted spooled body (instead of `maxBodyBytes`); the same 413 beyond it.
+        public var maxSpooledBodyBytes: Int = 1 << 40
 
         public init(
             host: String = "127.0.0.1", port: Int = 0, threadPoolSize: Int = 4,

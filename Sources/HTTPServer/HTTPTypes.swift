@@ -8,14 +8,18 @@ public struct HTTPRequest: Sendable {
     public var rawQuery: String
     /// Headers in arrival order; names as sent. Use `header(_:)` for case-insensitive lookup.
     public var headers: [(name: String, value: String)]
-    /// The request body.
+    /// The request body (empty when it was spooled to `bodyFile`).
     public var body: [UInt8]
+    /// For paths the server spools (`Configuration.spooledPaths`): the file holding the whole body, nil
+    /// when the body was empty. The server deletes it once the request is over (response sent or
+    /// connection gone); a handler that needs it longer moves it elsewhere first.
+    public var bodyFile: String?
     /// The peer's address, `ip:port` (`[ip]:port` for IPv6), when known.
     public var remoteAddress: String
 
     public init(
         method: String, path: String, rawQuery: String = "", headers: [(name: String, value: String)] = [],
-        body: [UInt8] = [], remoteAddress: String = ""
+        body: [UInt8] = [], remoteAddress: String = "", bodyFile: String? = nil
     ) {
         self.method = method
         self.path = path
@@ -23,6 +27,7 @@ public struct HTTPRequest: Sendable {
         self.headers = headers
         self.body = body
         self.remoteAddress = remoteAddress
+        self.bodyFile = bodyFile
     }
 
     /// The first value of a header, matched case-insensitively.

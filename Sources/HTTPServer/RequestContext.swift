@@ -1,6 +1,12 @@
 import CMicroHTTPD
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// One request's state, from the request line (MHD_OPTION_URI_LOG_CALLBACK allocates it and it becomes
 /// the request's `con_cls`) to MHD_OPTION_NOTIFY_COMPLETED (which releases it).
 ///
@@ -24,6 +30,9 @@ final class RequestContext: @unchecked Sendable {
     var rejected = false
     var method = ""
     var path = ""
+    /// The body goes to `spool` (a file) rather than `body`.
+    var spooling = false
+    var spool: BodySpool?
 
     struct Shared {
         /// A response given by the application and not yet queued.
@@ -45,6 +54,7 @@ final class RequestContext: @unchecked Sendable {
     }
 
     deinit {
+        spool?.discard()
         core.count { $0.liveRequestContexts -= 1 }
     }
 
@@ -98,6 +108,8 @@ final class RequestContext: @unchecked Sendable {
 
     /// libmicrohttpd is done with the request (sent, failed, or connection closed).
     func finish() {
+        spool?.discard()
+        spool = nil
         shared.withLock { s in
             s.finished = true
             s.response = nil
@@ -108,3 +120,49 @@ final class RequestContext: @unchecked Sendable {
         }
     }
 }
+
+/// A request body being written to a file as it arrives. MHD-thread-only, like the rest of the
+/// per-request state; the file is deleted when the request is over.
+final class BodySpool {
+    let path: String
+    private var fd: Int32
+    /// The first write error; the request is then answered 500 and the file dropped.
+    private(set) var failure: String?
+
+    init?(directory: String) {
+        var template = Array((directory + "/raftlite-upload-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { return nil }
+        self.fd = fd
+        self.path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    func write(_ data: UnsafeRawPointer, count: Int) {
+        guard failure == nil, fd >= 0 else { return }
+        var offset = 0
+        while offset < count {
+            let n = systemWrite(fd, data + offset, count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                failure = String(cString: strerror(errno))
+                return
+            }
+            offset += n
+        }
+    }
+
+    /// Closes the file, keeping it for the handler.
+    func seal() {
+        if fd >= 0 { systemClose(fd) }
+        fd = -1
+    }
+
+    /// Closes and deletes the file.
+    func discard() {
+        seal()
+        unlink(path)
+    }
+}
+
+private func systemWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { write(fd, bytes, count) }
+private func systemClose(_ fd: Int32) { _ = close(fd) }

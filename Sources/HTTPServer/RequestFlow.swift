@@ -19,11 +19,16 @@ enum RequestFlow {
         uploadData: UnsafePointer<CChar>?, uploadSize: UnsafeMutablePointer<Int>
     ) -> MHD_Result {
         let core = context.core
-        let limit = core.configuration.maxBodyBytes
 
         if !context.headersSeen {
             context.headersSeen = true
             context.method = method.map { String(cString: $0) } ?? "GET"
+            if core.configuration.spoolDirectory != nil, !core.configuration.spooledPaths.isEmpty,
+                core.configuration.spooledPaths.contains(RequestTarget(raw: context.rawTarget).path)
+            {
+                context.spooling = true
+            }
+            let limit = context.spooling ? core.configuration.maxSpooledBodyBytes : core.configuration.maxBodyBytes
             let declared = headerValue(connection, "Content-Length").flatMap { Int($0) } ?? 0
             if declared > limit {
                 context.tooLarge = true
@@ -31,12 +36,13 @@ enum RequestFlow {
                 if expect || declared - limit > core.configuration.maxDiscardBytes {
                     return rejectTooLarge(context, connection)
                 }
-            } else if declared > 0 {
+            } else if declared > 0 && !context.spooling {
                 // Trust the declared length only so far: a client may announce 64 MiB and send nothing.
                 context.body.reserveCapacity(min(declared, 1 << 20))
             }
             return .YES
         }
+        let limit = context.spooling ? core.configuration.maxSpooledBodyBytes : core.configuration.maxBodyBytes
 
         if context.rejected {  // 413 already queued: swallow whatever libmicrohttpd still passes.
             uploadSize.pointee = 0
@@ -49,6 +55,8 @@ enum RequestFlow {
             if !context.tooLarge, context.bodyBytesReceived > limit {
                 context.tooLarge = true
                 context.body = []
+                context.spool?.discard()
+                context.spool = nil
             }
             if context.tooLarge {
                 if context.bodyBytesReceived - limit > core.configuration.maxDiscardBytes {
@@ -59,14 +67,29 @@ enum RequestFlow {
                 return .YES
             }
             if let data = uploadData {
-                data.withMemoryRebound(to: UInt8.self, capacity: size) {
-                    context.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: size))
+                if context.spooling {
+                    if context.spool == nil {
+                        context.spool = BodySpool(directory: core.configuration.spoolDirectory ?? "/tmp")
+                        if context.spool == nil { return .NO }  // cannot create the file: nothing sensible to answer mid-body
+                    }
+                    context.spool?.write(UnsafeRawPointer(data), count: size)
+                } else {
+                    data.withMemoryRebound(to: UInt8.self, capacity: size) {
+                        context.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: size))
+                    }
                 }
             }
             return .YES
         }
 
         if context.tooLarge { return rejectTooLarge(context, connection) }
+        if !context.dispatched, let failure = context.spool?.failure {
+            context.spool?.discard()
+            context.spool = nil
+            context.rejected = true
+            core.log("cannot store the body of \(context.method) \(context.rawTarget): \(failure)")
+            return ResponseBuilder.queue(ResponseBuilder.text(500, "cannot store request body: \(failure)\n"), on: connection, core: core)
+        }
 
         if !context.dispatched {
             context.dispatched = true
@@ -118,8 +141,9 @@ enum RequestFlow {
         let rc = peer.withUnsafeMutableBufferPointer { raftlite_mhd_peer_address(connection, $0.baseAddress, $0.count) }
         let body = context.body
         context.body = []
+        context.spool?.seal()
         return HTTPRequest(
             method: context.method, path: target.path, rawQuery: target.rawQuery, headers: headers, body: body,
-            remoteAddress: rc == 0 ? String(nulTerminated: peer) : "")
+            remoteAddress: rc == 0 ? String(nulTerminated: peer) : "", bodyFile: context.spool?.path)
     }
 }

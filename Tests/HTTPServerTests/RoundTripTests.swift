@@ -135,6 +135,54 @@ import Testing
         }
     }
 
+    /// Spooled paths get their body as a file (beyond the in-memory cap), deleted once the request is
+    /// over; other paths keep the cap.
+    @Test func spooledPathsReceiveTheirBodyAsAFile() throws {
+        let directory = "/tmp/raftlite-spool-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        mkdir(directory, 0o700)
+        defer { rmdir(directory) }
+        let seen = TestLocked<[(file: String?, bytes: [UInt8], memory: Int)]>([])
+        let handler = ClosureHandler { request, respond in
+            var bytes: [UInt8] = []
+            if let file = request.bodyFile, let f = fopen(file, "rb") {
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let n = fread(&buffer, 1, buffer.count, f)
+                    if n <= 0 { break }
+                    bytes += buffer[0..<n]
+                }
+                fclose(f)
+            }
+            seen.withLock { $0.append((request.bodyFile, bytes, request.body.count)) }
+            respond(HTTPResponse(status: 200, text: "ok"))
+        }
+        var configuration = quietConfiguration(maxBodyBytes: 1024)
+        configuration.spoolDirectory = directory
+        configuration.spooledPaths = ["/db/load"]
+        configuration.maxSpooledBodyBytes = 1 << 20
+        try withServer(configuration, handler: handler) { server in
+            let client = try RawHTTPClient(port: server.boundPort)
+            let body = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            try client.request("POST", "/db/load", body: body)
+            #expect(try client.readResponse().status == 200)
+            let first = try #require(seen.withLock { $0.first })
+            #expect(first.file?.hasPrefix(directory + "/raftlite-upload-") == true)
+            #expect(first.bytes == body && first.memory == 0)
+            #expect(eventually { access(first.file!, F_OK) != 0 }, "the spooled file is deleted after the response")
+            // The spool has its own limit; other paths keep the in-memory one.
+            try client.request("POST", "/db/load", body: [UInt8](repeating: 1, count: (1 << 20) + 1))
+            #expect(try client.readResponse().status == 413)
+            let other = try RawHTTPClient(port: server.boundPort)
+            try other.request("POST", "/db/execute", body: [UInt8](repeating: 1, count: 2048))
+            #expect(try other.readResponse().status == 413)
+            // An empty body is no file.
+            try other.request("POST", "/db/load")
+            #expect(try other.readResponse().status == 200)
+            #expect(seen.withLock { $0.count } == 2 && seen.withLock { $0.last?.file } == nil)
+            #expect(eventually { rmdir(directory) == 0 }, "spool files left behind")
+        }
+    }
+
     @Test func tooLargeWithExpectContinueIsRefusedBeforeTheBody() throws {
         try withServer(quietConfiguration(maxBodyBytes: 1024), handler: echoHandler) { server in
             let client = try RawHTTPClient(port: server.boundPort)
