@@ -71,8 +71,9 @@ extension Transport {
         DispatchQueue.global().asyncAfter(
             deadline: .now() + max(0, attempt.deadline - monotonicNow()), execute: timer)
         var frame: [UInt8] = []
-        frame.reserveCapacity(Wire.frameHeaderSize + 9 + state.payload.count)
-        Wire.appendFrame(kind: .request, id: id, type: state.type, payload: state.payload, to: &frame)
+        let payload = state.payload
+        frame.reserveCapacity(Wire.frameHeaderSize + 9 + payload.count)
+        Wire.appendFrame(kind: .request, id: id, type: state.type, payload: payload, to: &frame)
         do throws(SocketFailure) {
             try connection.write(frame, wake: wake, timeout: configuration.writeTimeout)
         } catch {
@@ -312,11 +313,13 @@ final class CallConnection: @unchecked Sendable {
 final class CallState: @unchecked Sendable {
     let address: String
     let type: UInt8
-    let payload: [UInt8]
     let timeout: Double
     let retries: Int
     let deadline: Double
-    private let completion: @Sendable (Result<[UInt8], TransportError>) -> Void
+    /// Released when the call finishes: the attempt's timer holds this state until its deadline, and a
+    /// stream of large calls (load chunks, snapshot chunks) must not keep every payload alive that long.
+    private var storedPayload: [UInt8]
+    private var completion: (@Sendable (Result<[UInt8], TransportError>) -> Void)?
     private let lock = NSLock()
     private var finished = false
     private var attempts = 0
@@ -328,7 +331,7 @@ final class CallState: @unchecked Sendable {
     ) {
         self.address = address
         self.type = type
-        self.payload = payload
+        self.storedPayload = payload
         self.timeout = timeout
         self.retries = retries
         self.deadline = monotonicNow() + timeout
@@ -349,6 +352,9 @@ final class CallState: @unchecked Sendable {
     }
 
     var hasAttemptsLeft: Bool { lock.withLock { !finished && attempts <= retries } }
+
+    /// The request payload (empty once the call has finished).
+    var payload: [UInt8] { lock.withLock { storedPayload } }
 
     func setTimer(_ item: DispatchWorkItem) {
         let cancelNow = lock.withLock {
@@ -371,6 +377,7 @@ final class CallState: @unchecked Sendable {
     /// completion.
     func finish(_ result: Result<[UInt8], TransportError>, first: () -> Void) {
         let item: DispatchWorkItem?
+        let completion: (@Sendable (Result<[UInt8], TransportError>) -> Void)?
         do {
             lock.lock()
             defer { lock.unlock() }
@@ -378,10 +385,13 @@ final class CallState: @unchecked Sendable {
             finished = true
             item = timer
             timer = nil
+            completion = self.completion
+            self.completion = nil
+            storedPayload = []
         }
         item?.cancel()
         first()
-        completion(result)
+        completion?(result)
     }
 }
 
