@@ -61,6 +61,7 @@ let package = Package(
                 "Backup",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             exclude: ["DESIGN.md"]),
         /// The Raft algorithm as a pure, deterministic state machine: no IO, clocks, threads or Foundation.

@@ -43,6 +43,12 @@ public struct APIConfiguration: Sendable {
     public var writeQueueSequenceStart: Int64? = nil
     /// How long `shutdown()` keeps trying to write what is queued before giving up (seconds).
     public var writeQueueDrainTimeout: Double = 10
+    /// Largest SQL-text body `/db/load` executes (it runs from memory, in one transaction); larger ones
+    /// get 413. SQLite images have no such cap: they are loaded from the spooled file in chunks.
+    public var maxSQLLoadBytes: Int = 64 << 20
+    /// Where an in-memory database image is written before it is loaded (when the server did not spool the
+    /// body to a file); nil: the system's temporary directory.
+    public var scratchDirectory: String? = nil
 
     public init(
         advertisedAddress: String, bindAddress: String? = nil, allowOrigin: String? = nil,

@@ -41,25 +41,32 @@ extension APIHandler {
     }
 
     /// `POST /db/load` (REFERENCE §11.2): a body starting with the SQLite header is a database image,
-    /// verified, then replicated through the log; anything else is SQL text executed in one transaction.
+    /// verified (header and `PRAGMA quick_check` on the file), then replicated through the log in chunks;
+    /// anything else is SQL text executed in one transaction. The server spools this endpoint's body to a
+    /// file, so an image of any size is handled in bounded memory; an invalid one changes nothing.
     func handleLoad(_ ctx: Context) {
         guard let backups else { return notImplemented(ctx) }
-        let body = ctx.request.body
         let timeout = ctx.params.timeout(default: configuration.defaultTimeout)
-        if body.starts(with: Self.sqliteHeader) {
-            guard Connection.isValidSQLiteData(body), Self.opensAsSQLite(body) else {
-                return ctx.send(Responses.textError(400, "invalid SQLite data"))
-            }
-            backups.load(image: body, redirect: ctx.params.redirect, timeout: timeout) { [self] result in
-                switch result {
-                case .success(let response):
-                    ctx.send(Responses.json(200, Array(#"{"results":[]}"#.utf8), extra: servedByHeader(response.servedBy)))
-                case .failure(let error):
-                    sendFailure(ctx, error, jsonEndpoint: true)
-                }
-            }
-            return
+        let image: ImageFile
+        switch imageFile(ctx.request) {
+        case .image(let file): image = file
+        case .invalidImage: return ctx.send(Responses.textError(400, "invalid SQLite data"))
+        case .cannotStore(let why): return ctx.send(Responses.textError(500, why))
+        case .text(let body): return loadSQL(ctx, body, timeout: timeout)
+        case .textTooLarge: return ctx.send(Responses.textError(413, "request body too large"))
         }
+        backups.load(file: image.path, redirect: ctx.params.redirect, timeout: timeout) { [self] result in
+            image.release()
+            switch result {
+            case .success(let response):
+                ctx.send(Responses.json(200, Array(#"{"results":[]}"#.utf8), extra: servedByHeader(response.servedBy)))
+            case .failure(let error):
+                sendFailure(ctx, error, jsonEndpoint: true)
+            }
+        }
+    }
+
+    private func loadSQL(_ ctx: Context, _ body: [UInt8], timeout: Double) {
         guard let text = String(validating: body, as: UTF8.self) else {
             return ctx.send(Responses.textError(400, "invalid SQL data: not UTF-8"))
         }
@@ -80,12 +87,15 @@ extension APIHandler {
     /// `POST /boot` (REFERENCE §11.3).
     func handleBoot(_ ctx: Context) {
         guard let backups else { return notImplemented(ctx) }
-        let body = ctx.request.body
-        guard body.starts(with: Self.sqliteHeader) else { return ctx.send(Responses.textError(400, "invalid SQLite data")) }
-        guard Connection.isValidSQLiteData(body), Self.opensAsSQLite(body) else {
-            return ctx.send(Responses.textError(503, "invalid SQLite data"))
+        let image: ImageFile
+        switch imageFile(ctx.request) {
+        case .image(let file): image = file
+        case .invalidImage: return ctx.send(Responses.textError(503, "invalid SQLite data"))
+        case .cannotStore(let why): return ctx.send(Responses.textError(500, why))
+        case .text, .textTooLarge: return ctx.send(Responses.textError(400, "invalid SQLite data"))
         }
-        backups.boot(image: body) { result in
+        backups.boot(file: image.path) { result in
+            image.release()
             switch result {
             case .success: ctx.send(HTTPResponse(status: 200))
             case .failure(.message(let m)): ctx.send(Responses.textError(503, m))
@@ -94,15 +104,63 @@ extension APIHandler {
         }
     }
 
+    /// A verified database image on disk: the server's spooled body, or a scratch copy of an in-memory
+    /// body (deleted by `release`).
+    struct ImageFile: Sendable {
+        var path: String
+        var scratch: Bool
+        func release() {
+            guard scratch else { return }
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        }
+    }
+
+    enum LoadBody {
+        case image(ImageFile)
+        case invalidImage
+        case cannotStore(String)
+        case text([UInt8])
+        case textTooLarge
+    }
+
+    /// Classifies a `/db/load` or `/boot` body by rqlite's prefix rule and, for an image, verifies the file.
+    func imageFile(_ request: HTTPRequest) -> LoadBody {
+        let file: ImageFile
+        if let path = request.bodyFile {
+            let head = Self.readPrefix(path, count: Self.sqliteHeader.count)
+            guard head == Self.sqliteHeader else {
+                let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+                guard size <= configuration.maxSQLLoadBytes else { return .textTooLarge }
+                return .text([UInt8](FileManager.default.contents(atPath: path) ?? Data()))
+            }
+            file = ImageFile(path: path, scratch: false)
+        } else {
+            guard request.body.starts(with: Self.sqliteHeader) else { return .text(request.body) }
+            let directory = configuration.scratchDirectory ?? NSTemporaryDirectory()
+            let path = directory + (directory.hasSuffix("/") ? "" : "/") + "raftlite-load-\(UInt64.random(in: 0...UInt64.max)).upload"
+            guard FileManager.default.createFile(atPath: path, contents: Data(request.body)) else {
+                return .cannotStore("cannot write \(path)")
+            }
+            file = ImageFile(path: path, scratch: true)
+        }
+        let valid = Connection.isValidSQLiteFile(file.path)
+        // Opening a WAL-mode image may leave empty companions next to it.
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: file.path + suffix) }
+        guard valid else {
+            file.release()
+            return .invalidImage
+        }
+        return .image(file)
+    }
+
+    static func readPrefix(_ path: String, count: Int) -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return [] }
+        defer { try? handle.close() }
+        return [UInt8]((try? handle.read(upToCount: count)) ?? Data())
+    }
+
     /// rqlite routes a load by this prefix; the image is then verified in full.
     static let sqliteHeader = Array("SQLite format".utf8)
-
-    /// Whether the bytes open as a SQLite database and pass a quick check.
-    static func opensAsSQLite(_ bytes: [UInt8]) -> Bool {
-        guard let connection = try? Connection.openInMemory(deserializing: bytes) else { return false }
-        defer { connection.close() }
-        return (try? connection.integrityCheck()) == "ok"
-    }
 
     /// A dump carries its own `BEGIN TRANSACTION;` … `COMMIT;`; the load runs it in one transaction of its
     /// own, so those top-level lines are dropped.

@@ -262,8 +262,9 @@ public struct BackupFile: Sendable {
 /// 501.
 public protocol BackupService: Sendable {
     func backup(_ request: BackupRequest, completion: @escaping @Sendable (Result<BackupFile, ServiceError>) -> Void)
-    /// Replaces the database on every node with a SQLite image, through the log.
-    func load(image: [UInt8], redirect: Bool, timeout: Double, completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void)
-    /// The single-node fast path: replaces the database of a one-node cluster and snapshots it.
-    func boot(image: [UInt8], completion: @escaping @Sendable (Result<Void, ServiceError>) -> Void)
+    /// Replaces the database on every node with the SQLite image in `file` (already verified), through
+    /// the log in chunks. The file is read while the load runs and is not deleted.
+    func load(file: String, redirect: Bool, timeout: Double, completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void)
+    /// The single-node path: replaces the database of a one-node cluster and snapshots it.
+    func boot(file: String, completion: @escaping @Sendable (Result<Void, ServiceError>) -> Void)
 }

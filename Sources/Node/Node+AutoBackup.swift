@@ -8,7 +8,7 @@ import JSON
 /// Restore: decided before the node forms or joins a cluster, and only on a node with no Raft state that
 /// is not joining — the backup is not even downloaded otherwise. A downloaded backup is held behind a
 /// ready gate (`/readyz` answers `store not ready`, writes and strong reads too) until the first leader
-/// is known: if this node leads, the image travels the log as one load entry, so every node gets it;
+/// is known: if this node leads, the image travels the log as a chunked load, so every node gets it;
 /// if another node leads, it already has the cluster's data and the restore is skipped. Either way the
 /// file is deleted and the gate opens.
 ///
@@ -60,13 +60,14 @@ extension Node {
                 update { $0.autoRestoresSkipped += 1 }
                 return
             }
-            guard let image = FileManager.default.contents(atPath: path) else {
+            guard FileManager.default.fileExists(atPath: path) else {
                 logger.error("auto-restore: the downloaded backup vanished")
                 update { $0.autoRestoresFailed += 1 }
                 return
             }
             let done = DispatchSemaphore(value: 0)
-            loadImage(Array(image), redirect: true, timeout: max(configuration.applyTimeout, 60), gated: false) { [self] result in
+            // Replicated in chunks straight from the downloaded file: never held in memory.
+            loadFile(path, redirect: true, timeout: max(configuration.applyTimeout, 60), gated: false) { [self] result in
                 switch result {
                 case .success:
                     update { $0.autoRestores += 1 }

@@ -42,10 +42,11 @@ extension Node: BackupService {
                 defer { connection.close() }
                 switch request.format {
                 case .sql:
-                    let dump = try connection.dump(tables: request.tables)
-                    guard FileManager.default.createFile(atPath: path, contents: Data(dump.utf8)) else {
-                        throw NodeError.openFailed("cannot write \(path)")
-                    }
+                    // Streamed row by row into the file: the dump is never held in memory. One read
+                    // transaction, so every table is dumped as of the same instant.
+                    try connection.run("BEGIN")
+                    defer { try? connection.run("COMMIT") }
+                    try connection.dump(tables: request.tables, toFile: path)
                 case .binary, .delete:
                     // Not `VACUUM INTO`: SQLite opens its target with the source connection's flags, and a
                     // read-only connection cannot write it. Copy with the backup API, then VACUUM the copy.
@@ -68,18 +69,10 @@ extension Node: BackupService {
     }
 
     public func load(
-        image: [UInt8], redirect: Bool, timeout: Double,
+        file: String, redirect: Bool, timeout: Double,
         completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void
     ) {
-        loadImage(image, redirect: redirect, timeout: timeout, gated: true, completion: completion)
-    }
-
-    /// `gated: false` is the auto-restore's own load, the one write allowed while its gate is closed.
-    func loadImage(
-        _ image: [UInt8], redirect: Bool, timeout: Double, gated: Bool,
-        completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void
-    ) {
-        routeWrite(.load(image: image), forward: FrameType.forwardExecute, level: .strong, redirect, timeout, gated: gated) { result in
+        loadFile(file, redirect: redirect, timeout: timeout, gated: true) { result in
             completion(result.map { response in
                 var r = response
                 r.results = []
@@ -88,11 +81,24 @@ extension Node: BackupService {
         }
     }
 
-    public func boot(image: [UInt8], completion: @escaping @Sendable (Result<Void, ServiceError>) -> Void) {
+    /// A whole image in memory (a forwarded load from an earlier version): written to a scratch file in
+    /// the data directory, then loaded in chunks like any other.
+    func load(image: [UInt8], redirect: Bool, timeout: Double, completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void) {
+        let path = configuration.dataDirectory + "/raftlite-load-\(UInt64.random(in: 0...UInt64.max)).upload"
+        guard FileManager.default.createFile(atPath: path, contents: Data(image)) else {
+            return completion(.failure(.message("cannot write \(path)")))
+        }
+        load(file: path, redirect: redirect, timeout: timeout) { result in
+            try? FileManager.default.removeItem(atPath: path)
+            completion(result)
+        }
+    }
+
+    public func boot(file: String, completion: @escaping @Sendable (Result<Void, ServiceError>) -> Void) {
         let view = raft
         guard view.role == .leader else { return completion(.failure(.message("not leader"))) }
         guard view.members.count == 1 else { return completion(.failure(.message("not single-node"))) }
-        load(image: image, redirect: true, timeout: configuration.applyTimeout) { [self] result in
+        load(file: file, redirect: true, timeout: max(configuration.applyTimeout, 60)) { [self] result in
             switch result {
             case .failure(let error): completion(.failure(error))
             case .success:

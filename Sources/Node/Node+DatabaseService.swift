@@ -236,6 +236,9 @@ extension Node: DatabaseService {
             if case .request = command { self.request(request, completion: reply) } else { query(request, completion: reply) }
         case .load(let image):
             load(image: image, redirect: true, timeout: 60, completion: reply)
+        case .loadBegin, .loadChunk, .loadCommit, .loadAbort:
+            // One step of a chunked load driven by a follower.
+            routeWrite(command, forward: FrameType.forwardExecute, level: .strong, true, 60, reply)
         default:
             respond(RPCResponse.error("unsupported forwarded command").encoded)
         }

@@ -39,6 +39,8 @@ public final class Node: @unchecked Sendable {
 
     typealias ReadJob = @Sendable (Connection) -> Void
     typealias Completion = @Sendable (Result<DatabaseResponse, ServiceError>) -> Void
+    /// When this node object was made (before the HTTP server starts accepting uploads).
+    let createdAt = Date()
 
     public init(configuration: NodeConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -76,6 +78,7 @@ public final class Node: @unchecked Sendable {
     public func open() throws {
         update { $0.phase = .opening }
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory + "/raft", withIntermediateDirectories: true)
+        removeStaleScratchFiles()
         let tick = min(configuration.heartbeatTimeout, configuration.electionTimeout) / 10
         let worker: RaftWorker
         do {
@@ -260,6 +263,20 @@ public final class Node: @unchecked Sendable {
             $0.storeOpen = false
         }
         logger.info("node stopped")
+    }
+
+    /// Scratch files a previous process left behind when it stopped mid-way (uploads, load assemblies,
+    /// backups): written before this node was created, so nothing of this process uses them.
+    private func removeStaleScratchFiles() {
+        let directory = configuration.dataDirectory
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where name.hasPrefix("raftlite-upload-") || name.hasPrefix("raftlite-load-") || name.hasPrefix("raftlite-backup-") {
+            let path = directory + "/" + name
+            guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                modified < createdAt
+            else { continue }
+            try? FileManager.default.removeItem(atPath: path)
+        }
     }
 
     func startThread(name: String, _ body: @escaping @Sendable () -> Void) {

@@ -156,12 +156,24 @@ final class RaftWorker: @unchecked Sendable {
         let hard = try stable.load()
         var entries: [Entry] = []
         let firstWanted = max(log.firstIndex, snapshotMeta.index.rawValue + 1)
+        let dbApplied = max(fsm.appliedIndex, snapshotMeta.index.rawValue)
         if !log.isEmpty && firstWanted <= log.lastIndex {
-            for record in try log.entries(from: firstWanted, to: log.lastIndex) {
-                guard let kind = EntryKind(rawValue: record.kind) else {
-                    throw StorageError.corrupt(path: raftDir + "/log", offset: 0, reason: "unknown entry kind \(record.kind) at \(record.index)")
+            // Read in pieces, and keep large payloads the database already reflects out of memory (they
+            // are released, as after an apply): a log holding a chunked load costs no memory to restart.
+            var next = firstWanted
+            while next <= log.lastIndex {
+                for record in try log.entries(from: next, to: log.lastIndex, maxBytes: 16 << 20) {
+                    guard let kind = EntryKind(rawValue: record.kind) else {
+                        throw StorageError.corrupt(path: raftDir + "/log", offset: 0, reason: "unknown entry kind \(record.kind) at \(record.index)")
+                    }
+                    if kind == .normal && record.index <= dbApplied && record.data.count >= Self.releasePayloadSize {
+                        entries.append(
+                            Entry(term: Term(record.term), index: LogIndex(record.index), kind: kind, releasedPayloadSize: record.data.count))
+                    } else {
+                        entries.append(Entry(term: Term(record.term), index: LogIndex(record.index), kind: kind, data: record.data))
+                    }
+                    next = record.index + 1
                 }
-                entries.append(Entry(term: Term(record.term), index: LogIndex(record.index), kind: kind, data: record.data))
             }
         }
         let lastIndex = entries.last?.index.rawValue ?? snapshotMeta.index.rawValue
@@ -179,6 +191,7 @@ final class RaftWorker: @unchecked Sendable {
         options.heartbeatTicks = settings.heartbeatTicks
         options.maxInflight = 256
         options.maxEntriesPerMessage = 512
+        options.maxBytesPerMessage = Self.maxBytesPerMessage
         let state = PersistentState(
             hardState: RaftCore.HardState(term: Term(hard.term), vote: UInt64(hard.vote).map { NodeID($0) }, commit: LogIndex(max(hard.commit, applied))),
             snapshot: Snapshot(metadata: snapshotMeta, data: Array((latest?.name ?? "").utf8)),
@@ -377,9 +390,34 @@ final class RaftWorker: @unchecked Sendable {
         }
     }
 
+    /// Applied entries at least this large leave the core's memory (`releasePayloads`); the segmented log
+    /// keeps them, and `send` reads them back for a follower that still needs them.
+    static let releasePayloadSize = 64 << 10
+    /// Payload bytes per AppendEntries (frames are capped at 16 MiB; load chunks are about 1 MiB).
+    static let maxBytesPerMessage = 4 << 20
+
     private func send(_ m: Message) {
+        var m = m
         if case .snapshot(let snapshot) = m.kind {
             return streamSnapshot(snapshot, message: m)
+        }
+        if case .append(let prevIndex, let prevTerm, var entries, let commit) = m.kind,
+            entries.contains(where: { $0.releasedPayloadSize != nil })
+        {
+            for i in entries.indices where entries[i].releasedPayloadSize != nil {
+                do {
+                    guard let record = try log.entry(at: entries[i].index.rawValue), record.term == entries[i].term.rawValue else {
+                        logger.error("released entry missing from the durable log", metadata: ["raft.index": "\(entries[i].index)"])
+                        return
+                    }
+                    entries[i].data = record.data
+                    entries[i].releasedPayloadSize = nil
+                } catch {
+                    logger.error("cannot read a log entry back", metadata: ["raft.index": "\(entries[i].index)", "error": "\(error)"])
+                    return
+                }
+            }
+            m.kind = .append(prevIndex: prevIndex, prevTerm: prevTerm, entries: entries, commit: commit)
         }
         guard let address = book.address(m.to) else {
             logger.debug("no address for peer", metadata: ["raft.peer": "\(m.to)"])
@@ -394,7 +432,7 @@ final class RaftWorker: @unchecked Sendable {
         guard !entries.isEmpty, fatalError == nil else { return }
         // Entries already in the database (replayed after a restart) are only acknowledged.
         let fresh = entries.filter { $0.index.rawValue > fsm.appliedIndex }
-        for e in fresh where e.kind == .normal {
+        for e in fresh where e.kind == .normal && Command.peekKind(e.data) == .setNodeMetadata {
             if case .setNodeMetadata(let id, let addr, _)? = try? Command.decode(e.data) {
                 book.record(Member(id: id, raftAddress: addr))
             }
@@ -442,7 +480,10 @@ final class RaftWorker: @unchecked Sendable {
                 }
             }
         }
-        if let last = entries.last { core.applied(upTo: last.index) }
+        if let last = entries.last {
+            core.applied(upTo: last.index)
+            core.releasePayloads(upTo: last.index, minimumSize: Self.releasePayloadSize)
+        }
         WorkerMetrics.applied.increment(by: fresh.count)
         let applied = fsm.appliedIndex
         var stillWaiting: [(UInt64, Term, @Sendable (String?) -> Void)] = []

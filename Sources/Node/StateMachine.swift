@@ -1,4 +1,5 @@
 import Command
+import Crypto
 import Foundation
 import RaftCore
 import SQLiteDB
@@ -31,6 +32,11 @@ final class StateMachine {
 
     static let stateTable = "sqlite_raftlite"
     static let membersTable = "sqlite_raftlite_members"
+    /// The chunked load in progress (one row: id, size, chunk count, SHA-256, next chunk expected) and its
+    /// staged chunks. Written in the apply transactions, so the staging is exactly as far as the applied
+    /// index says — in every snapshot and after every crash.
+    static let loadTable = "sqlite_raftlite_load"
+    static let loadChunksTable = "sqlite_raftlite_load_chunks"
 
     init(path: String, foreignKeys: Bool) throws {
         self.path = path
@@ -44,9 +50,9 @@ final class StateMachine {
 
     private func ensureTables() throws {
         let existing = try connection.rawQuery(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
-            [.text(Self.stateTable), .text(Self.membersTable)])
-        if existing.count == 2 {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?, ?)",
+            [.text(Self.stateTable), .text(Self.membersTable), .text(Self.loadTable), .text(Self.loadChunksTable)])
+        if existing.count == 4 {
             let columns = try connection.rawQuery("SELECT name FROM pragma_table_info(?)", [.text(Self.stateTable)])
             guard !columns.contains(where: { $0.first == .text("change_index") }) else { return }
         }
@@ -57,6 +63,11 @@ final class StateMachine {
                 + "applied_index INTEGER NOT NULL, applied_term INTEGER NOT NULL, change_index INTEGER NOT NULL DEFAULT 0)")
         try connection.run(
             "CREATE TABLE IF NOT EXISTS \(Self.membersTable) (node_id TEXT PRIMARY KEY, raft_addr TEXT NOT NULL)")
+        try connection.run(
+            "CREATE TABLE IF NOT EXISTS \(Self.loadTable) (id INTEGER PRIMARY KEY CHECK (id = 1), load_id INTEGER NOT NULL, "
+                + "size INTEGER NOT NULL, chunks INTEGER NOT NULL, sha256 BLOB NOT NULL, next INTEGER NOT NULL)")
+        try connection.run(
+            "CREATE TABLE IF NOT EXISTS \(Self.loadChunksTable) (seq INTEGER PRIMARY KEY, raw_size INTEGER NOT NULL, data BLOB NOT NULL)")
         let columns = try connection.rawQuery("SELECT name FROM pragma_table_info(?)", [.text(Self.stateTable)])
         if !columns.contains(where: { $0.first == .text("change_index") }) {
             try connection.run("ALTER TABLE \(Self.stateTable) ADD COLUMN change_index INTEGER NOT NULL DEFAULT 0")
@@ -94,9 +105,10 @@ final class StateMachine {
     func apply(_ entries: [Entry], wantsResults: (UInt64) -> Bool) throws -> [UInt64: Outcome] {
         // A database image replaces everything and cannot run inside a transaction: apply the entries
         // around it in their own batches.
-        if let i = entries.firstIndex(where: { $0.kind == .normal && Command.peekKind($0.data) == .load }) {
+        if let i = entries.firstIndex(where: { $0.kind == .normal && Command.peekKind($0.data)?.replacesDatabase == true }) {
             var outcomes = try apply(Array(entries[..<i]), wantsResults: wantsResults)
-            outcomes[entries[i].index.rawValue] = try applyLoad(entries[i])
+            outcomes[entries[i].index.rawValue] =
+                Command.peekKind(entries[i].data) == .load ? try applyLoad(entries[i]) : try applyLoadCommit(entries[i])
             for (k, v) in try apply(Array(entries[(i + 1)...]), wantsResults: wantsResults) { outcomes[k] = v }
             return outcomes
         }
@@ -104,20 +116,66 @@ final class StateMachine {
     }
 
 
-    /// Replaces the database with a loaded image. The image is first given this node's bookkeeping — the
-    /// load's own index as the applied index, the current member table — in a scratch copy, so the swap
-    /// (SQLite's backup API, one transaction) leaves a database that knows exactly where it stands.
+    /// Replaces the database with a loaded image (the single-entry form of earlier versions).
     private func applyLoad(_ entry: Entry) throws -> Outcome {
         guard case .load(let image)? = try? Command.decode(entry.data) else { return .failed("undecodable load command") }
-        let scratch = (path as NSString).deletingLastPathComponent + "/raftlite-load-\(entry.index.rawValue).tmp"
-        defer {
-            for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: scratch + suffix) }
-        }
+        let scratch = scratchPath(entry)
+        defer { Self.removeDatabaseFiles(scratch) }
         guard FileManager.default.createFile(atPath: scratch, contents: Data(image)) else {
             throw NodeError.openFailed("cannot write \(scratch)")
         }
+        return try swapIn(scratch, entry)
+    }
+
+    /// Ends a chunked load: the staged chunks are inflated, in order, into a scratch file while their
+    /// size and SHA-256 are checked against the load's first entry, then the image is swapped in. Only one
+    /// chunk is in memory at a time. Any mismatch (a chunk missing, a wrong checksum) refuses the load on
+    /// every replica alike and clears the staging.
+    private func applyLoadCommit(_ entry: Entry) throws -> Outcome {
+        guard case .loadCommit(let id)? = try? Command.decode(entry.data) else { return .failed("undecodable load command") }
+        guard let load = try currentLoad(), load.id == id else {
+            try recordPosition(entry)
+            return .failed("load \(id) is not in progress")
+        }
+        guard load.next == load.chunks else {
+            try recordPosition(entry, clearingStaging: true)
+            return .failed("load \(id) is incomplete: \(load.next) of \(load.chunks) chunks")
+        }
+        let scratch = scratchPath(entry)
+        defer { Self.removeDatabaseFiles(scratch) }
+        guard let output = FileOutput(path: scratch) else { throw NodeError.openFailed("cannot write \(scratch)") }
+        var hasher = SHA256()
+        var size: UInt64 = 0
+        var corrupt = false
+        do {
+            defer { output.close() }
+            try connection.rawQuery("SELECT raw_size, data FROM \(Self.loadChunksTable) ORDER BY seq", []) { row in
+                guard case .integer(let rawSize) = row[0], case .blob(let zlib) = row[1],
+                    let chunk = Zlib.decompress(zlib, expectedLength: Int(rawSize))
+                else {
+                    corrupt = true
+                    return
+                }
+                hasher.update(data: chunk)
+                size += UInt64(chunk.count)
+                try output.write(chunk)
+            }
+        }
+        guard !corrupt, size == load.size, Array(hasher.finalize()) == load.sha256 else {
+            try recordPosition(entry, clearingStaging: true)
+            return .failed("load \(id) failed its check: the assembled image does not match its size and SHA-256")
+        }
+        return try swapIn(scratch, entry)
+    }
+
+    /// Swaps the image at `scratch` in. The image is first given this node's bookkeeping — the load's own
+    /// index as the applied index, the current member table, no staged load — in the scratch file itself,
+    /// so the swap (SQLite's backup API, one transaction) leaves a database that knows exactly where it
+    /// stands.
+    private func swapIn(_ scratch: String, _ entry: Entry) throws -> Outcome {
         do {
             let copy = try StateMachine(path: scratch, foreignKeys: false)
+            try copy.clearStaging()
             try copy.replaceMembers(
                 members, appliedIndex: entry.index.rawValue, appliedTerm: entry.term.rawValue, changeIndex: entry.index.rawValue)
             try copy.connection.run("PRAGMA journal_mode=DELETE")
@@ -125,22 +183,107 @@ final class StateMachine {
         } catch {
             // Not a usable database (it was verified before proposing, so this is disk trouble or a bug):
             // every replica skips it alike, recording only the position.
-            try recordPosition(entry)
+            try recordPosition(entry, clearingStaging: true)
             return .failed("invalid SQLite data: \(error)")
         }
         try restore(from: scratch)
         return .results([])
     }
 
-    private func recordPosition(_ entry: Entry) throws {
-        _ = try connection.invisibly {
-            try connection.rawQuery(
-                "INSERT INTO \(Self.stateTable) (id, applied_index, applied_term) VALUES (1, ?, ?) "
-                    + "ON CONFLICT(id) DO UPDATE SET applied_index = excluded.applied_index, applied_term = excluded.applied_term",
-                [.integer(Int64(entry.index.rawValue)), .integer(Int64(entry.term.rawValue))])
+    private func scratchPath(_ entry: Entry) -> String {
+        (path as NSString).deletingLastPathComponent + "/raftlite-load-\(entry.index.rawValue).tmp"
+    }
+
+    static func removeDatabaseFiles(_ path: String) {
+        for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+
+    private func recordPosition(_ entry: Entry, clearingStaging: Bool = false) throws {
+        try connection.run("BEGIN IMMEDIATE")
+        do {
+            if clearingStaging { try clearStagingInTransaction() }
+            _ = try connection.invisibly {
+                try connection.rawQuery(
+                    "INSERT INTO \(Self.stateTable) (id, applied_index, applied_term) VALUES (1, ?, ?) "
+                        + "ON CONFLICT(id) DO UPDATE SET applied_index = excluded.applied_index, applied_term = excluded.applied_term",
+                    [.integer(Int64(entry.index.rawValue)), .integer(Int64(entry.term.rawValue))])
+            }
+            try connection.run("COMMIT")
+        } catch {
+            try? connection.run("ROLLBACK")
+            throw error
         }
         appliedIndex = entry.index.rawValue
         appliedTerm = entry.term.rawValue
+    }
+
+    // MARK: Chunked loads
+
+    struct StagedLoad {
+        var id: UInt64
+        var size: UInt64
+        var chunks: UInt32
+        var sha256: [UInt8]
+        var next: UInt32
+    }
+
+    func currentLoad() throws -> StagedLoad? {
+        guard let row = try connection.rawQuery("SELECT load_id, size, chunks, sha256, next FROM \(Self.loadTable) WHERE id = 1").first,
+            case .integer(let id) = row[0], case .integer(let size) = row[1], case .integer(let chunks) = row[2],
+            case .blob(let sha) = row[3], case .integer(let next) = row[4]
+        else { return nil }
+        return StagedLoad(id: UInt64(bitPattern: id), size: UInt64(size), chunks: UInt32(chunks), sha256: sha, next: UInt32(next))
+    }
+
+    /// Drops any staged load (in its own transaction).
+    func clearStaging() throws {
+        try connection.run("BEGIN IMMEDIATE")
+        do {
+            try clearStagingInTransaction()
+            try connection.run("COMMIT")
+        } catch {
+            try? connection.run("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func clearStagingInTransaction() throws {
+        try connection.invisibly {
+            _ = try connection.rawQuery("DELETE FROM \(Self.loadChunksTable)")
+            _ = try connection.rawQuery("DELETE FROM \(Self.loadTable)")
+        }
+    }
+
+    /// Applies the begin, chunk and abort entries of a chunked load (inside the batch transaction).
+    /// Chunks of another load, or out of order, are refused identically on every replica.
+    private func applyLoadStep(_ command: Command) throws -> Outcome {
+        switch command {
+        case .loadBegin(let id, let size, let chunks, let sha256):
+            try clearStagingInTransaction()
+            _ = try connection.invisibly {
+                try connection.rawQuery(
+                    "INSERT INTO \(Self.loadTable) (id, load_id, size, chunks, sha256, next) VALUES (1, ?, ?, ?, ?, 0)",
+                    [.integer(Int64(bitPattern: id)), .integer(Int64(size)), .integer(Int64(chunks)), .blob(sha256)])
+            }
+            return .results([])
+        case .loadChunk(let id, let sequence, let rawSize, let zlib):
+            guard let load = try currentLoad(), load.id == id else { return .failed("load \(id) is not in progress") }
+            guard sequence == load.next, sequence < load.chunks, Int(rawSize) <= LoadChunk.maxSize else {
+                return .failed("load \(id): chunk \(sequence) arrived out of order (expected \(load.next))")
+            }
+            _ = try connection.invisibly {
+                _ = try connection.rawQuery(
+                    "INSERT INTO \(Self.loadChunksTable) (seq, raw_size, data) VALUES (?, ?, ?)",
+                    [.integer(Int64(sequence)), .integer(Int64(rawSize)), .blob(zlib)])
+                return try connection.rawQuery("UPDATE \(Self.loadTable) SET next = next + 1 WHERE id = 1")
+            }
+            return .results([])
+        case .loadAbort(let id):
+            if let load = try currentLoad(), load.id == id { try clearStagingInTransaction() }
+            return .results([])
+        default:
+            preconditionFailure("not a load step: \(command)")
+        }
     }
 
     private func applyBatch(_ entries: [Entry], wantsResults: (UInt64) -> Bool) throws -> [UInt64: Outcome] {
@@ -201,8 +344,10 @@ final class StateMachine {
             let timeout = batch.timeout > 0 ? batch.timeout : nil
             return .results(
                 try connection.query(batch.statements, transaction: batch.transaction, timings: batch.timings, timeout: timeout))
-        case .load:
+        case .load, .loadCommit:
             preconditionFailure("load entries are applied on their own, outside a batch transaction")
+        case .loadBegin, .loadChunk, .loadAbort:
+            return try applyLoadStep(command)
         case .setNodeMetadata(let id, let raftAddress, _):
             _ = try connection.invisibly {
                 try connection.rawQuery(
@@ -256,3 +401,38 @@ final class StateMachine {
 
     func close() { connection.close() }
 }
+
+/// A file written front to back with plain `write` calls (no buffering beyond the caller's chunks).
+final class FileOutput {
+    private let fd: Int32
+    private var closed = false
+
+    init?(path: String) {
+        unlink(path)
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        if fd < 0 { return nil }
+    }
+
+    deinit { close() }
+
+    func write(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw NodeError.openFailed("write failed: \(String(cString: strerror(errno)))")
+            }
+            offset += n
+        }
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        posixClose(fd)
+    }
+}
+
+private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { write(fd, bytes, count) }
+private func posixClose(_ fd: Int32) { _ = close(fd) }

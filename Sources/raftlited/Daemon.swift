@@ -28,6 +28,7 @@ enum Daemon {
             allowOrigin: config.allowOrigin.isEmpty ? nil : config.allowOrigin,
             publicDirectory: config.publicDir, auth: auth, version: RaftliteVersion.version,
             writeQueue: flags)
+        apiConfiguration.scratchDirectory = config.dataPath
         let registry = metricsRegistry
         apiConfiguration.metrics = {
             node.refreshMetrics()
@@ -36,9 +37,11 @@ enum Daemon {
         let handler = APIHandler(
             database: node, status: node, admin: node, backups: node, configuration: apiConfiguration)
         let bind = HostPort(config.httpAddr)!
-        let server = HTTPServer(
-            configuration: HTTPServer.Configuration(host: bind.host, port: Int(bind.port)!),
-            handler: handler)
+        var serverConfiguration = HTTPServer.Configuration(host: bind.host, port: Int(bind.port)!)
+        // Database images are written to the data directory as they arrive, never held in memory.
+        serverConfiguration.spoolDirectory = config.dataPath
+        serverConfiguration.spooledPaths = ["/db/load", "/boot"]
+        let server = HTTPServer(configuration: serverConfiguration, handler: handler)
         try server.start()
         logger.info("HTTP server listening", metadata: ["http.addr": "\(bind.host):\(server.boundPort)"])
         return (server, handler)
