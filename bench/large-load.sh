@@ -28,7 +28,7 @@ if [ -n "${IMAGE:-}" ]; then
   cp "$IMAGE" "$WORK/image.db"
 else
   echo "INFO generating a ${SIZE_MB} MiB image" >&2
-  sqlite3 "$WORK/image.db" <<SQL
+  sqlite3 "$WORK/image.db" >/dev/null <<SQL
 PRAGMA page_size=4096;
 PRAGMA journal_mode=OFF;
 CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);
@@ -41,21 +41,37 @@ EXPECT=$(sqlite3 "$WORK/image.db" "SELECT count(*) || ',' || sum(length(b)) FROM
 
 for p in "${PIDS[@]}"; do reset_peak "$p"; done
 T0=$(now)
-CODE=$(curl -s -o "$WORK/load.out" -w '%{http_code}' -H 'Content-Type: application/octet-stream' \
-  --data-binary "@$WORK/image.db" "http://$LEADER_HTTP/db/load")
+# -T streams the file (--data-binary would read it into curl's memory first).
+CODE=$(curl -s -o "$WORK/load.out" -w '%{http_code}' -X POST -H 'Content-Type: application/octet-stream' \
+  -T "$WORK/image.db" "http://$LEADER_HTTP/db/load")
 T1=$(now)
 [ "$CODE" = 200 ] || { echo "large-load: load answered $CODE: $(cat "$WORK/load.out")" >&2; exit 1; }
 PEAKS=""; for p in "${PIDS[@]}"; do PEAKS="$PEAKS${PEAKS:+,}$(peak_mib "$p")"; done
-GOT=$(curl -s "http://$LEADER_HTTP/db/query?level=strong&q=SELECT%20count(*)%20%7C%7C%20','%20%7C%7C%20sum(length(b))%20FROM%20t" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["values"][0][0])')
-[ "$GOT" = "$EXPECT" ] || { echo "large-load: loaded data differs: $GOT vs $EXPECT" >&2; exit 1; }
 python3 -c "import sys; b,t0,t1=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'RESULT large_load size_mib={b>>20} seconds={t1-t0:.1f} mib_per_s={(b/1048576)/(t1-t0):.1f} peak_rss_mib=$PEAKS')" "$BYTES" "$T0" "$T1"
+# The data, read through the log (-L follows a redirect if leadership moved meanwhile).
+GOT=""
+for _ in $(seq 1 120); do
+  GOT=$(curl -sL -m 10 "http://$LEADER_HTTP/db/query?level=strong&q=SELECT%20count(*)%20%7C%7C%20','%20%7C%7C%20sum(length(b))%20FROM%20t" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["values"][0][0])' 2>/dev/null)
+  [ "$GOT" = "$EXPECT" ] && break
+  sleep 0.5
+done
+[ "$GOT" = "$EXPECT" ] || { echo "large-load: loaded data differs: '$GOT' vs '$EXPECT'" >&2; exit 1; }
+# A long commit can cost the leader its leadership (its worker is busy swapping the image in): wait for
+# one, and back up from whichever node leads.
+LEADER_NOW=""
+for _ in $(seq 1 120); do
+  LEADER_NOW=$(curl -s -m 5 "http://$LEADER_HTTP/status?key=store.leader.node_id" | tr -d '"[:space:]')
+  case "$LEADER_NOW" in [0-9]*) break;; esac
+  sleep 0.5
+done
+echo "INFO leader after the load: node ${LEADER_NOW:-none} (was $LEADER_HTTP)" >&2
 
 for fmt in binary sql compress; do
   case $fmt in binary) q="/db/backup";; sql) q="/db/backup?fmt=sql";; compress) q="/db/backup?compress";; esac
   reset_peak "$LEADER_PID"
   T0=$(now)
-  CODE=$(curl -s -o "$WORK/backup" -w '%{http_code}' "http://$LEADER_HTTP$q")
+  CODE=$(curl -sL -o "$WORK/backup" -w '%{http_code}' "http://$LEADER_HTTP$q")
   T1=$(now)
   [ "$CODE" = 200 ] || { echo "large-load: backup $fmt answered $CODE" >&2; exit 1; }
   python3 -c "import sys; t0,t1=float(sys.argv[1]),float(sys.argv[2]); print(f'RESULT large_backup fmt=$fmt seconds={t1-t0:.1f} bytes=$(stat -c %s "$WORK/backup") leader_peak_rss_mib=$(peak_mib "$LEADER_PID")')" "$T0" "$T1"

@@ -281,8 +281,10 @@ extension Command {
     }
 
     var isWrite: Bool {
-        if case .query = self { return false }
-        return true
+        switch self {
+        case .query, .loadBegin, .loadChunk, .loadAbort: return false  // a chunked load counts once, at its commit
+        default: return true
+        }
     }
 }
 

@@ -43,13 +43,19 @@ extension Node {
 
     /// Runs one load to its end on the calling (background) thread.
     private func runLoad(_ path: String, timeout: Double, gated: Bool) -> Result<DatabaseResponse, ServiceError> {
+        let started = Date()
         guard let digest = Self.digest(path) else { return .failure(.message("cannot read the load file")) }
         let chunkCount = UInt32((digest.size + UInt64(LoadChunk.maxSize) - 1) / UInt64(LoadChunk.maxSize))
         let id = UInt64.random(in: 1...UInt64.max)
+        // The commit assembles and swaps the whole image on every node: give a forwarded one time for that
+        // (at a pessimistic 20 MB/s) on top of the request's timeout.
+        let commitTimeout = max(timeout, 60 + Double(digest.size) / 20e6)
         let step: @Sendable (Command) -> Result<DatabaseResponse, ServiceError> = { [self] command in
             let done = DispatchSemaphore(value: 0)
             let outcome = Shared<Result<DatabaseResponse, ServiceError>?>(nil)
-            routeWrite(command, forward: FrameType.forwardExecute, level: .strong, false, timeout, gated: gated) { result in
+            var stepTimeout = timeout
+            if case .loadCommit = command { stepTimeout = commitTimeout }
+            routeWrite(command, forward: FrameType.forwardExecute, level: .strong, false, stepTimeout, gated: gated) { result in
                 outcome.set(result)
                 done.signal()
             }
@@ -90,7 +96,15 @@ extension Node {
             _ = step(.loadAbort(id: id))
             return .failure(error)
         }
-        return step(.loadCommit(id: id))
+        let committing = Date()
+        let result = step(.loadCommit(id: id))
+        logger.info(
+            "load committed",
+            metadata: [
+                "bytes": "\(digest.size)", "chunks": "\(chunkCount)",
+                "staging.seconds": "\(committing.timeIntervalSince(started))", "commit.seconds": "\(Date().timeIntervalSince(committing))",
+            ])
+        return result
     }
 
     /// Size and SHA-256 of a file, read in 1 MiB pieces.

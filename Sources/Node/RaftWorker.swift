@@ -192,6 +192,8 @@ final class RaftWorker: @unchecked Sendable {
         options.maxInflight = 256
         options.maxEntriesPerMessage = 512
         options.maxBytesPerMessage = Self.maxBytesPerMessage
+        // Well under the transport's 64 MiB per-peer queue, which drops the oldest messages when full.
+        options.maxInflightBytes = 32 << 20
         let state = PersistentState(
             hardState: RaftCore.HardState(term: Term(hard.term), vote: UInt64(hard.vote).map { NodeID($0) }, commit: LogIndex(max(hard.commit, applied))),
             snapshot: Snapshot(metadata: snapshotMeta, data: Array((latest?.name ?? "").utf8)),

@@ -32,6 +32,9 @@ public struct Progress: Hashable, Sendable {
     var probeSent = false
     /// Last indexes of the AppendEntries in flight (replicate state), oldest first.
     var inflight: [LogIndex] = []
+    /// Payload bytes of each of those messages, and their sum.
+    var inflightSizes: [Int] = []
+    var inflightBytes = 0
     /// Heard from since the last check-quorum round (§6.2).
     public internal(set) var recentActive = false
     /// The leader's tick count when the follower last answered.
@@ -49,12 +52,25 @@ public struct Progress: Hashable, Sendable {
     }
 
     /// Whether the leader must hold AppendEntries for this follower.
-    func isPaused(maxInflight: Int) -> Bool {
+    func isPaused(maxInflight: Int, maxInflightBytes: Int = .max) -> Bool {
         switch state {
         case .probe: return probeSent
-        case .replicate: return inflight.count >= maxInflight
+        case .replicate: return inflight.count >= maxInflight || inflightBytes >= maxInflightBytes
         case .snapshot: return true
         }
+    }
+
+    private mutating func clearInflight() {
+        inflight.removeAll(keepingCapacity: true)
+        inflightSizes.removeAll(keepingCapacity: true)
+        inflightBytes = 0
+    }
+
+    /// Forgets the oldest in-flight message (presumed lost).
+    mutating func dropOldestInflight() {
+        guard !inflight.isEmpty else { return }
+        inflight.removeFirst()
+        inflightBytes -= inflightSizes.removeFirst()
     }
 
     mutating func becomeProbe() {
@@ -66,21 +82,21 @@ public struct Progress: Hashable, Sendable {
         }
         state = .probe
         probeSent = false
-        inflight.removeAll(keepingCapacity: true)
+        clearInflight()
     }
 
     mutating func becomeReplicate() {
         state = .replicate
         next = match.advanced(by: 1)
         probeSent = false
-        inflight.removeAll(keepingCapacity: true)
+        clearInflight()
     }
 
     mutating func becomeSnapshot(_ index: LogIndex, tick: UInt64) {
         state = .snapshot(pendingIndex: index)
         probeSent = false
         snapshotSentTick = tick
-        inflight.removeAll(keepingCapacity: true)
+        clearInflight()
     }
 
     /// A successful response for `index`. Returns false if it was stale (nothing new learned).
@@ -111,13 +127,15 @@ public struct Progress: Hashable, Sendable {
         return true
     }
 
-    /// Records an AppendEntries sent up to `last`.
-    mutating func sent(last: LogIndex, entryCount: Int) {
+    /// Records an AppendEntries sent up to `last`, carrying `bytes` of payload.
+    mutating func sent(last: LogIndex, entryCount: Int, bytes: Int = 0) {
         switch state {
         case .replicate:
             if entryCount > 0 {
                 next = last.advanced(by: 1)
                 inflight.append(last)
+                inflightSizes.append(bytes)
+                inflightBytes += bytes
             }
         case .probe:
             probeSent = true
@@ -130,6 +148,10 @@ public struct Progress: Hashable, Sendable {
     mutating func freeInflight(upTo index: LogIndex) {
         var n = 0
         while n < inflight.count && inflight[n] <= index { n += 1 }
-        if n > 0 { inflight.removeFirst(n) }
+        if n > 0 {
+            inflight.removeFirst(n)
+            for size in inflightSizes.prefix(n) { inflightBytes -= size }
+            inflightSizes.removeFirst(n)
+        }
     }
 }

@@ -50,7 +50,7 @@ extension RaftNode {
         // Taken out of the map while mutated, so its in-flight array stays uniquely referenced (no copy).
         guard to != id, var pr = progress.removeValue(forKey: to) else { return false }
         defer { progress[to] = pr }
-        if pr.isPaused(maxInflight: options.maxInflight) { return false }
+        if pr.isPaused(maxInflight: options.maxInflight, maxInflightBytes: options.maxInflightBytes) { return false }
         let prevIndex = pr.next.advanced(by: -1)
         guard let prevTerm = log.term(at: prevIndex) else {
             // The follower is behind the compaction point: InstallSnapshot (§5.3).
@@ -60,7 +60,7 @@ extension RaftNode {
         }
         let entries = log.slice(from: pr.next, maxCount: options.maxEntriesPerMessage, maxBytes: options.maxBytesPerMessage)
         if entries.isEmpty && !sendIfEmpty { return false }
-        pr.sent(last: prevIndex.advanced(by: entries.count), entryCount: entries.count)
+        pr.sent(last: prevIndex.advanced(by: entries.count), entryCount: entries.count, bytes: entries.reduce(0) { $0 + $1.payloadSize })
         emit(
             Message(
                 from: id, to: to, term: term,
@@ -164,8 +164,8 @@ extension RaftNode {
         pr.recentActive = true
         pr.lastContactTick = ticks
         pr.probeSent = false
-        if pr.state == .replicate && pr.inflight.count >= options.maxInflight {
-            pr.inflight.removeFirst()  // a lost message must not stall the window forever
+        if pr.state == .replicate && pr.isPaused(maxInflight: options.maxInflight, maxInflightBytes: options.maxInflightBytes) {
+            pr.dropOldestInflight()  // a lost message must not stall the window forever
         }
         progress[from] = pr
         if pr.match < log.lastIndex { sendAppend(to: from) }

@@ -28,6 +28,9 @@ public struct RaftOptions: Sendable {
     /// always carries at least one entry, whatever its size). Bounds frames and the shell's send queues
     /// when entries are large.
     public var maxBytesPerMessage: Int = .max
+    /// Payload bytes of AppendEntries in flight per follower (replicate state), besides `maxInflight`
+    /// messages: with large entries the window is bounded by bytes, so the shell's send queues are too.
+    public var maxInflightBytes: Int = .max
     /// Seed of the election-timeout randomness.
     public var randomSeed: UInt64 = 0
     /// Deliberate bugs for the simulator. MUST be empty in production.

@@ -83,6 +83,7 @@ import Testing
             entries: entries, applied: 8)
         var o = RaftOptions(id: 1, randomSeed: 7)
         o.maxBytesPerMessage = 250
+        o.maxInflightBytes = 150
         var n = RaftNode(options: o, state: state)
         #expect(n.releasePayloads(upTo: 7, minimumSize: 50) == 400)
         #expect(n.releasePayloads(upTo: 8, minimumSize: 50) == 100, "each entry is looked at once")
@@ -98,6 +99,11 @@ import Testing
         }.first)
         #expect(append.map(\.index) == [4, 5], "250 bytes hold two 100-byte entries, not three")
         #expect(append.allSatisfy { $0.data.isEmpty && $0.releasedPayloadSize == 100 })
+        // Acknowledged: the follower is streamed to, but only while fewer than 150 bytes are in flight.
+        let streamed = sends(n.step(
+            Message(from: 2, to: 1, term: n.term, kind: .appendResponse(rejected: false, index: 5, hintIndex: 0, hintTerm: 0))))
+            .filter { if case .append(_, _, let entries, _) = $0.kind { return $0.to == 2 && !entries.isEmpty } else { return false } }
+        #expect(streamed.count == 1, "one 200-byte message fills the 150-byte window")
     }
 
     /// Thesis 3.6.2, Figure 3.7: an entry of a previous term is not committed by counting replicas.
