@@ -135,7 +135,9 @@ extension Node: DatabaseService {
         }
         let once = Once(completion)
         let statements = command.statementCount
-        let timeout = configuration.applyTimeout
+        // A load's commit takes as long as swapping its image in; its outcome is decided by the log, and
+        // its waiter still fails if leadership is lost.
+        let timeout = command.isLoadCommit ? 0 : configuration.applyTimeout
         onWorker(orElse: { once.fire(.failure(.message("store not open"))) }) { [self] worker in
             worker.propose(command, timeout: timeout) { result in
                 switch result {
@@ -278,6 +280,11 @@ extension Command {
         case .execute(let b), .query(let b), .request(let b): return b.statements.count
         default: return 0
         }
+    }
+
+    var isLoadCommit: Bool {
+        if case .loadCommit = self { return true }
+        return false
     }
 
     var isWrite: Bool {

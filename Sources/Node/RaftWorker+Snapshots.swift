@@ -36,6 +36,11 @@ extension RaftWorker {
             if let completion { nextSnapshotWaiters.append(completion) }
             return
         }
+        if commitJob != nil {
+            // The database is being replaced by a load's image: snapshot once it is in.
+            if let completion { nextSnapshotWaiters.append(completion) }
+            return
+        }
         if let completion { snapshotWaiters.append(completion) }
         let index = fsm.appliedIndex
         let last = core.log.snapshot.index.rawValue
@@ -202,6 +207,7 @@ extension RaftWorker {
     /// Replaces the state machine with a snapshot the core accepted (its file is sealed in the store).
     func restore(_ snapshot: Snapshot) {
         let name = String(decoding: snapshot.data, as: UTF8.self)
+        abandonLoadCommit()
         do {
             try fsm.restore(from: snapshots.databasePath(name))
             for member in fsm.members { book.record(member) }

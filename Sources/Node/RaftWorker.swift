@@ -84,6 +84,9 @@ final class RaftWorker: @unchecked Sendable {
     private var lastRole: Role = .follower
     /// Set when storage fails: the node stops accepting writes (fail-stop).
     private(set) var fatalError: String?
+    /// The load commit being swapped in off this thread, and the committed entries waiting behind it.
+    private(set) var commitJob: LoadCommitJob?
+    private var deferredApply: [Entry] = []
 
     struct Settings {
         var electionTicks: Int
@@ -255,6 +258,7 @@ final class RaftWorker: @unchecked Sendable {
             }
         }
         failAll(.message("store is shutting down"))
+        abandonLoadCommit()
         let logSynced = (try? log.sync()) != nil
         fsm.close()
         // A snapshot copy still running keeps its connection (and the database) busy: no clean close then.
@@ -432,19 +436,22 @@ final class RaftWorker: @unchecked Sendable {
 
     private func apply(_ entries: [Entry]) {
         guard !entries.isEmpty, fatalError == nil else { return }
+        if commitJob != nil {
+            // A load's image is being swapped in: nothing else touches the database until it is done.
+            deferredApply += entries
+            return
+        }
         // Entries already in the database (replayed after a restart) are only acknowledged.
         let fresh = entries.filter { $0.index.rawValue > fsm.appliedIndex }
-        for e in fresh where e.kind == .normal && Command.peekKind(e.data) == .setNodeMetadata {
-            if case .setNodeMetadata(let id, let addr, _)? = try? Command.decode(e.data) {
-                book.record(Member(id: id, raftAddress: addr))
-            }
-        }
+        var applied = fresh.count
         if !fresh.isEmpty {
             var outcomes: [UInt64: StateMachine.Outcome] = [:]
             do {
                 // A long run of entries (log replay after a restart, a follower catching up) is applied in
                 // bounded transactions, publishing the applied index after each so status shows progress.
+                // A load's commit ends the run: what follows it waits until its image is in.
                 var start = 0
+                applied = 0
                 while start < fresh.count {
                     var end = start
                     var bytes = 0
@@ -452,9 +459,11 @@ final class RaftWorker: @unchecked Sendable {
                         bytes += fresh[end].data.count
                         end += 1
                     }
-                    for (index, outcome) in try fsm.apply(Array(fresh[start..<end]), wantsResults: { waiters[$0] != nil }) {
-                        outcomes[index] = outcome
-                    }
+                    let (chunkOutcomes, count) = try fsm.apply(
+                        Array(fresh[start..<end]), wantsResults: { waiters[$0] != nil }, deferringLoadCommits: true)
+                    for (index, outcome) in chunkOutcomes { outcomes[index] = outcome }
+                    applied = start + count
+                    if count < end - start { break }
                     start = end
                     if start < fresh.count { publish() }
                 }
@@ -462,31 +471,49 @@ final class RaftWorker: @unchecked Sendable {
                 failStop("failed to apply committed entries to SQLite: \(error)")
                 return
             }
-            for entry in fresh {
-                let index = entry.index.rawValue
-                if let waiter = waiters.removeValue(forKey: index) {
-                    if waiter.term != entry.term {
-                        waiter.completion(.failure(.message("leadership lost while committing log")))
-                    } else {
-                        switch outcomes[index] ?? .none {
-                        case .results(let results): waiter.completion(.success((results, index)))
-                        case .failed(let message): waiter.completion(.failure(.message(message)))
-                        case .none: waiter.completion(.success(([], index)))
-                        }
-                    }
-                }
-                if case .configChange = entry.kind, let change = ConfigChange(encoded: Array(entry.data.prefix(9))),
-                    case .remove(let id) = change, id != raftID
-                {
-                    book.forget(id)
+            for entry in fresh[..<applied] { completeApplied(entry, outcomes[entry.index.rawValue] ?? .none) }
+        }
+        WorkerMetrics.applied.increment(by: applied)
+        if applied < fresh.count {
+            let commit = fresh[applied]
+            if commit.index.rawValue > 1 { acknowledgeApplied(upTo: commit.index.advanced(by: -1)) }
+            deferredApply = Array(fresh[(applied + 1)...])
+            startLoadCommit(commit)
+        } else {
+            acknowledgeApplied(upTo: entries.last!.index)
+        }
+    }
+
+    /// Bookkeeping for an applied entry: its waiter's answer, the address book.
+    private func completeApplied(_ entry: Entry, _ outcome: StateMachine.Outcome) {
+        let index = entry.index.rawValue
+        if entry.kind == .normal && Command.peekKind(entry.data) == .setNodeMetadata,
+            case .setNodeMetadata(let id, let addr, _)? = try? Command.decode(entry.data)
+        {
+            book.record(Member(id: id, raftAddress: addr))
+        }
+        if let waiter = waiters.removeValue(forKey: index) {
+            if waiter.term != entry.term {
+                waiter.completion(.failure(.message("leadership lost while committing log")))
+            } else {
+                switch outcome {
+                case .results(let results): waiter.completion(.success((results, index)))
+                case .failed(let message): waiter.completion(.failure(.message(message)))
+                case .none: waiter.completion(.success(([], index)))
                 }
             }
         }
-        if let last = entries.last {
-            core.applied(upTo: last.index)
-            core.releasePayloads(upTo: last.index, minimumSize: Self.releasePayloadSize)
+        if case .configChange = entry.kind, let change = ConfigChange(encoded: Array(entry.data.prefix(9))),
+            case .remove(let id) = change, id != raftID
+        {
+            book.forget(id)
         }
-        WorkerMetrics.applied.increment(by: fresh.count)
+    }
+
+    /// Tells the core how far the database is, lets large payloads go, and answers whoever waited for it.
+    private func acknowledgeApplied(upTo index: LogIndex) {
+        core.applied(upTo: index)
+        core.releasePayloads(upTo: min(index, core.applied), minimumSize: Self.releasePayloadSize)
         let applied = fsm.appliedIndex
         var stillWaiting: [(UInt64, Term, @Sendable (String?) -> Void)] = []
         for w in applyWatchers {
@@ -504,6 +531,72 @@ final class RaftWorker: @unchecked Sendable {
     /// Bounds of one apply transaction when many committed entries arrive in one turn.
     static let applyChunkEntries = 512
     static let applyChunkBytes = 4 << 20
+
+    // MARK: Load commits off the worker
+
+    /// Starts the commit of a chunked load: decided at once when refused, otherwise a `LoadCommitJob` on
+    /// its own thread while this thread keeps Raft going and defers every later entry.
+    private func startLoadCommit(_ entry: Entry) {
+        let start: StateMachine.LoadCommitStart
+        do {
+            start = try fsm.startLoadCommit(entry)
+        } catch {
+            failStop("failed to apply a load commit to SQLite: \(error)")
+            return
+        }
+        switch start {
+        case .done(let outcome):
+            finishLoadCommit(entry, outcome)
+        case .job(let job):
+            commitJob = job
+            logger.info("assembling a loaded image", metadata: ["raft.index": "\(entry.index)", "bytes": "\(job.load.size)"])
+            let started = Date()
+            Thread.detachNewThread { [self] in
+                let result = job.run()
+                events.push(.run { w in w.loadCommitJobEnded(job, result, seconds: Date().timeIntervalSince(started)) })
+            }
+        }
+    }
+
+    private func loadCommitJobEnded(_ job: LoadCommitJob, _ result: LoadCommitJob.Result, seconds: Double) {
+        guard commitJob === job else { return }  // abandoned (a snapshot replaced the database)
+        commitJob = nil
+        let outcome: StateMachine.Outcome
+        do {
+            outcome = try fsm.finishLoadCommit(job, result)
+        } catch {
+            failStop("failed to swap a loaded image in: \(error)")
+            return
+        }
+        logger.info("load commit applied", metadata: ["raft.index": "\(job.entry.index)", "seconds": "\(seconds)"])
+        finishLoadCommit(job.entry, outcome)
+    }
+
+    /// The commit entry is applied: answer it, then apply what waited behind it.
+    private func finishLoadCommit(_ entry: Entry, _ outcome: StateMachine.Outcome) {
+        completeApplied(entry, outcome)
+        WorkerMetrics.applied.increment()
+        acknowledgeApplied(upTo: entry.index)
+        let rest = deferredApply
+        deferredApply = []
+        apply(rest)
+        if commitJob == nil && !nextSnapshotWaiters.isEmpty && !snapshotInProgress {
+            snapshotWaiters += nextSnapshotWaiters
+            nextSnapshotWaiters.removeAll()
+            maybeSnapshot(force: true)
+        }
+    }
+
+    /// Stops a running commit job before it changes anything and forgets it and the entries behind it
+    /// (shutdown; a snapshot about to replace the database, which covers them).
+    func abandonLoadCommit() {
+        guard let job = commitJob else { return }
+        job.cancel()
+        job.wait()
+        commitJob = nil
+        deferredApply = []
+        try? fsm.reload()
+    }
 
     // MARK: Proposals
 

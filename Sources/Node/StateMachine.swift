@@ -103,18 +103,26 @@ final class StateMachine {
     /// for the entry's results (reads inside strong queries are evaluated only then). Throws when SQLite
     /// cannot commit (disk full, IO error): the node must stop applying rather than diverge.
     func apply(_ entries: [Entry], wantsResults: (UInt64) -> Bool) throws -> [UInt64: Outcome] {
+        try apply(entries, wantsResults: wantsResults, deferringLoadCommits: false).outcomes
+    }
+
+    /// The same; with `deferringLoadCommits` it stops before the first `loadCommit` entry and says how many
+    /// entries it applied: the caller runs that commit with `startLoadCommit` (off its thread) and applies
+    /// the entries after it once the commit is done.
+    func apply(_ entries: [Entry], wantsResults: (UInt64) -> Bool, deferringLoadCommits: Bool) throws -> (outcomes: [UInt64: Outcome], applied: Int) {
         // A database image replaces everything and cannot run inside a transaction: apply the entries
         // around it in their own batches.
         if let i = entries.firstIndex(where: { $0.kind == .normal && Command.peekKind($0.data)?.replacesDatabase == true }) {
-            var outcomes = try apply(Array(entries[..<i]), wantsResults: wantsResults)
-            outcomes[entries[i].index.rawValue] =
-                Command.peekKind(entries[i].data) == .load ? try applyLoad(entries[i]) : try applyLoadCommit(entries[i])
-            for (k, v) in try apply(Array(entries[(i + 1)...]), wantsResults: wantsResults) { outcomes[k] = v }
-            return outcomes
+            var outcomes = try applyBatch(Array(entries[..<i]), wantsResults: wantsResults)
+            let isCommit = Command.peekKind(entries[i].data) == .loadCommit
+            if isCommit && deferringLoadCommits { return (outcomes, i) }
+            outcomes[entries[i].index.rawValue] = isCommit ? try applyLoadCommit(entries[i]) : try applyLoad(entries[i])
+            let rest = try apply(Array(entries[(i + 1)...]), wantsResults: wantsResults, deferringLoadCommits: deferringLoadCommits)
+            for (k, v) in rest.outcomes { outcomes[k] = v }
+            return (outcomes, i + 1 + rest.applied)
         }
-        return try applyBatch(entries, wantsResults: wantsResults)
+        return (try applyBatch(entries, wantsResults: wantsResults), entries.count)
     }
-
 
     /// Replaces the database with a loaded image (the single-entry form of earlier versions).
     private func applyLoad(_ entry: Entry) throws -> Outcome {
@@ -127,45 +135,55 @@ final class StateMachine {
         return try swapIn(scratch, entry)
     }
 
-    /// Ends a chunked load: the staged chunks are inflated, in order, into a scratch file while their
-    /// size and SHA-256 are checked against the load's first entry, then the image is swapped in. Only one
-    /// chunk is in memory at a time. Any mismatch (a chunk missing, a wrong checksum) refuses the load on
-    /// every replica alike and clears the staging.
+    /// A load commit on this thread, start to end (peers.json recovery replays the log this way).
     private func applyLoadCommit(_ entry: Entry) throws -> Outcome {
-        guard case .loadCommit(let id)? = try? Command.decode(entry.data) else { return .failed("undecodable load command") }
+        switch try startLoadCommit(entry) {
+        case .done(let outcome): return outcome
+        case .job(let job): return try finishLoadCommit(job, job.run())
+        }
+    }
+
+    enum LoadCommitStart {
+        /// Decided at once (not in progress, incomplete): the position is recorded.
+        case done(Outcome)
+        /// The image must be assembled and swapped in: run the job, then `finishLoadCommit`. Nothing else
+        /// may write the database meanwhile.
+        case job(LoadCommitJob)
+    }
+
+    /// Checks a `loadCommit` entry against the staged load. A commit for another load, or before all its
+    /// chunks, is refused here (identically on every replica) and the staging cleared; otherwise the
+    /// returned job assembles and swaps the image.
+    func startLoadCommit(_ entry: Entry) throws -> LoadCommitStart {
+        guard case .loadCommit(let id)? = try? Command.decode(entry.data) else {
+            try recordPosition(entry)
+            return .done(.failed("undecodable load command"))
+        }
         guard let load = try currentLoad(), load.id == id else {
             try recordPosition(entry)
-            return .failed("load \(id) is not in progress")
+            return .done(.failed("load \(id) is not in progress"))
         }
         guard load.next == load.chunks else {
             try recordPosition(entry, clearingStaging: true)
-            return .failed("load \(id) is incomplete: \(load.next) of \(load.chunks) chunks")
+            return .done(.failed("load \(id) is incomplete: \(load.next) of \(load.chunks) chunks"))
         }
-        let scratch = scratchPath(entry)
-        defer { Self.removeDatabaseFiles(scratch) }
-        guard let output = FileOutput(path: scratch) else { throw NodeError.openFailed("cannot write \(scratch)") }
-        var hasher = SHA256()
-        var size: UInt64 = 0
-        var corrupt = false
-        do {
-            defer { output.close() }
-            try connection.rawQuery("SELECT raw_size, data FROM \(Self.loadChunksTable) ORDER BY seq", []) { row in
-                guard case .integer(let rawSize) = row[0], case .blob(let zlib) = row[1],
-                    let chunk = Zlib.decompress(zlib, expectedLength: Int(rawSize))
-                else {
-                    corrupt = true
-                    return
-                }
-                hasher.update(data: chunk)
-                size += UInt64(chunk.count)
-                try output.write(chunk)
-            }
+        return .job(LoadCommitJob(entry: entry, load: load, databasePath: path, scratch: scratchPath(entry), members: members))
+    }
+
+    /// Records what a commit job did: a swapped-in image is reloaded (it carries its own applied index and
+    /// members); a refused one (checksum, unusable image) records the position and clears the staging.
+    /// Throws for IO failures, which stop the node.
+    func finishLoadCommit(_ job: LoadCommitJob, _ result: LoadCommitJob.Result) throws -> Outcome {
+        switch result {
+        case .swapped:
+            try reload()
+            return .results([])
+        case .refused(let why):
+            try recordPosition(job.entry, clearingStaging: true)
+            return .failed(why)
+        case .failed(let error):
+            throw error
         }
-        guard !corrupt, size == load.size, Array(hasher.finalize()) == load.sha256 else {
-            try recordPosition(entry, clearingStaging: true)
-            return .failed("load \(id) failed its check: the assembled image does not match its size and SHA-256")
-        }
-        return try swapIn(scratch, entry)
     }
 
     /// Swaps the image at `scratch` in. The image is first given this node's bookkeeping — the load's own
@@ -174,12 +192,7 @@ final class StateMachine {
     /// stands.
     private func swapIn(_ scratch: String, _ entry: Entry) throws -> Outcome {
         do {
-            let copy = try StateMachine(path: scratch, foreignKeys: false)
-            try copy.clearStaging()
-            try copy.replaceMembers(
-                members, appliedIndex: entry.index.rawValue, appliedTerm: entry.term.rawValue, changeIndex: entry.index.rawValue)
-            try copy.connection.run("PRAGMA journal_mode=DELETE")
-            copy.close()
+            try Self.prepareImage(scratch, entry: entry, members: members)
         } catch {
             // Not a usable database (it was verified before proposing, so this is disk trouble or a bug):
             // every replica skips it alike, recording only the position.
@@ -188,6 +201,17 @@ final class StateMachine {
         }
         try restore(from: scratch)
         return .results([])
+    }
+
+    /// Gives the image at `scratch` this node's bookkeeping: `entry` as its applied (and change) index,
+    /// `members`, no staged load; rollback-journal mode, ready to be copied in.
+    static func prepareImage(_ scratch: String, entry: Entry, members: [Member]) throws {
+        let copy = try StateMachine(path: scratch, foreignKeys: false)
+        defer { copy.close() }
+        try copy.clearStaging()
+        try copy.replaceMembers(
+            members, appliedIndex: entry.index.rawValue, appliedTerm: entry.term.rawValue, changeIndex: entry.index.rawValue)
+        try copy.connection.run("PRAGMA journal_mode=DELETE")
     }
 
     private func scratchPath(_ entry: Entry) -> String {
@@ -219,7 +243,7 @@ final class StateMachine {
 
     // MARK: Chunked loads
 
-    struct StagedLoad {
+    struct StagedLoad: Sendable {
         var id: UInt64
         var size: UInt64
         var chunks: UInt32
@@ -390,6 +414,12 @@ final class StateMachine {
             try? connection.run("ROLLBACK")
             throw error
         }
+        try loadState()
+    }
+
+    /// Reloads what the database records (after another connection changed it).
+    func reload() throws {
+        connection.forgetStatements()
         try loadState()
     }
 

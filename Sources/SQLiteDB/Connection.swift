@@ -149,6 +149,9 @@ public final class Connection: @unchecked Sendable {
 
     public var isOpen: Bool { handle != nil }
 
+    /// Drops the prepared-statement cache (after another connection replaced the database's contents).
+    public func forgetStatements() { cache.removeAll() }
+
     /// Interrupts the statement running on this connection (thread-safe).
     public func interrupt() {
         if let handle { sqlite3_interrupt(handle) }

@@ -120,11 +120,14 @@ import TestSupport
         let pids = (0..<3).map { cluster.node($0).pid }
         for pid in pids { Self.resetPeakRSS(pid) }
         let baselines = pids.map { Self.currentRSS($0) }
+        let term = try HTTP.get(cluster.httpPorts[leader], "/status?key=store.raft.term").text
         let started = Date()
         let follower = (leader + 1) % 3
         let loaded = try Self.upload(cluster.httpPorts[follower], "/db/load", file: image)
         let seconds = Date().timeIntervalSince(started)
         #expect(loaded.status == 200, "\(loaded)")
+        // The image is assembled and swapped in off the Raft worker, which keeps heartbeating: no election.
+        #expect(try HTTP.get(cluster.httpPorts[leader], "/status?key=store.raft.term").text == term, "the load cost an election")
         #expect(eventually(timeout: 60) { try (0..<3).allSatisfy { try cluster.localQuery($0, fingerprint).contains(Self.rows(expected)) } },
             "not identical on every node")
         for i in 0..<3 {
