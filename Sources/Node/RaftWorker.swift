@@ -159,17 +159,17 @@ final class RaftWorker: @unchecked Sendable {
         let hard = try stable.load()
         var entries: [Entry] = []
         let firstWanted = max(log.firstIndex, snapshotMeta.index.rawValue + 1)
-        let dbApplied = max(fsm.appliedIndex, snapshotMeta.index.rawValue)
         if !log.isEmpty && firstWanted <= log.lastIndex {
-            // Read in pieces, and keep large payloads the database already reflects out of memory (they
-            // are released, as after an apply): a log holding a chunked load costs no memory to restart.
+            // Read in pieces, and keep large payloads out of memory (released, as after an apply; `apply`
+            // and `send` read them back when needed): a log holding a chunked load costs no memory to
+            // restart, even when the database must be rebuilt by replaying it.
             var next = firstWanted
             while next <= log.lastIndex {
-                for record in try log.entries(from: next, to: log.lastIndex, maxBytes: 16 << 20) {
+                for record in try log.entries(from: next, to: log.lastIndex, maxBytes: 4 << 20) {
                     guard let kind = EntryKind(rawValue: record.kind) else {
                         throw StorageError.corrupt(path: raftDir + "/log", offset: 0, reason: "unknown entry kind \(record.kind) at \(record.index)")
                     }
-                    if kind == .normal && record.index <= dbApplied && record.data.count >= Self.releasePayloadSize {
+                    if kind == .normal && record.data.count >= Self.releasePayloadSize {
                         entries.append(
                             Entry(term: Term(record.term), index: LogIndex(record.index), kind: kind, releasedPayloadSize: record.data.count))
                     } else {
@@ -402,28 +402,33 @@ final class RaftWorker: @unchecked Sendable {
     /// Payload bytes per AppendEntries (frames are capped at 16 MiB; load chunks are about 1 MiB).
     static let maxBytesPerMessage = 4 << 20
 
+    /// `entries` with every released payload read back from the durable log.
+    func withPayloads(_ entries: ArraySlice<Entry>) throws -> [Entry] {
+        var filled = Array(entries)
+        for i in filled.indices where filled[i].releasedPayloadSize != nil {
+            guard let record = try log.entry(at: filled[i].index.rawValue), record.term == filled[i].term.rawValue else {
+                throw NodeError.openFailed("entry \(filled[i].index) is missing from the durable log")
+            }
+            filled[i].data = record.data
+            filled[i].releasedPayloadSize = nil
+        }
+        return filled
+    }
+
     private func send(_ m: Message) {
         var m = m
         if case .snapshot(let snapshot) = m.kind {
             return streamSnapshot(snapshot, message: m)
         }
-        if case .append(let prevIndex, let prevTerm, var entries, let commit) = m.kind,
+        if case .append(let prevIndex, let prevTerm, let entries, let commit) = m.kind,
             entries.contains(where: { $0.releasedPayloadSize != nil })
         {
-            for i in entries.indices where entries[i].releasedPayloadSize != nil {
-                do {
-                    guard let record = try log.entry(at: entries[i].index.rawValue), record.term == entries[i].term.rawValue else {
-                        logger.error("released entry missing from the durable log", metadata: ["raft.index": "\(entries[i].index)"])
-                        return
-                    }
-                    entries[i].data = record.data
-                    entries[i].releasedPayloadSize = nil
-                } catch {
-                    logger.error("cannot read a log entry back", metadata: ["raft.index": "\(entries[i].index)", "error": "\(error)"])
-                    return
-                }
+            do {
+                m.kind = .append(prevIndex: prevIndex, prevTerm: prevTerm, entries: try withPayloads(entries[...]), commit: commit)
+            } catch {
+                logger.error("cannot read a log entry back", metadata: ["raft.peer": "\(m.to)", "error": "\(error)"])
+                return
             }
-            m.kind = .append(prevIndex: prevIndex, prevTerm: prevTerm, entries: entries, commit: commit)
         }
         guard let address = book.address(m.to) else {
             logger.debug("no address for peer", metadata: ["raft.peer": "\(m.to)"])
@@ -456,11 +461,11 @@ final class RaftWorker: @unchecked Sendable {
                     var end = start
                     var bytes = 0
                     while end < fresh.count && end - start < Self.applyChunkEntries && bytes < Self.applyChunkBytes {
-                        bytes += fresh[end].data.count
+                        bytes += fresh[end].payloadSize
                         end += 1
                     }
                     let (chunkOutcomes, count) = try fsm.apply(
-                        Array(fresh[start..<end]), wantsResults: { waiters[$0] != nil }, deferringLoadCommits: true)
+                        try withPayloads(fresh[start..<end]), wantsResults: { waiters[$0] != nil }, deferringLoadCommits: true)
                     for (index, outcome) in chunkOutcomes { outcomes[index] = outcome }
                     applied = start + count
                     if count < end - start { break }

@@ -254,7 +254,9 @@ public struct RaftNode: Sendable {
     /// in memory until the next compaction. The entries stay in the log with `releasedPayloadSize` set;
     /// they may appear in `.send` messages afterwards, and the shell MUST then fill their `data` from its
     /// durable log before sending (they are durable: applied entries always are). They never appear in
-    /// `.apply` (only entries after `applied` are applied). Returns the number of bytes released.
+    /// `.apply` (only entries after `applied` are applied) — unless the shell itself passed released
+    /// entries beyond `applied` in `PersistentState`, and fills them before applying. Returns the number
+    /// of bytes released.
     @discardableResult
     public mutating func releasePayloads(upTo index: LogIndex, minimumSize: Int) -> Int {
         precondition(index <= applied, "releasing payloads beyond the applied index")

@@ -328,24 +328,35 @@ public final class SegmentedLog {
         }
     }
 
-    /// Verifies one segment, appending its entries to the index.
+    /// Verifies one segment, appending its entries to the index. The file is read through a window of a
+    /// few MiB (or one record, when a record is larger): opening a log never holds a whole segment in memory.
     private func scan(_ segment: inout Segment, isLast: Bool) throws {
         let path = segment.path
-        let size = try FileIO.size(segment.fd, path: path)
-        let bytes = try FileIO.read(segment.fd, count: size, at: 0, path: path)
-        guard bytes.count >= Self.segmentHeaderSize, Array(bytes[0..<8]) == Self.magic else {
-            if isLast && bytes.count < Self.segmentHeaderSize {
+        let fd = segment.fd
+        let size = try FileIO.size(fd, path: path)
+        let head = try FileIO.read(fd, count: min(size, Self.segmentHeaderSize), at: 0, path: path)
+        guard head.count >= Self.segmentHeaderSize, Array(head[0..<8]) == Self.magic else {
+            if isLast && size < Self.segmentHeaderSize {
                 // Torn while writing the header of a new segment: nothing in it was ever acknowledged.
-                try FileIO.truncate(segment.fd, to: 0, path: path)
-                try writeHeader(segment.fd, path: path)
-                tornBytesCut += bytes.count
+                try FileIO.truncate(fd, to: 0, path: path)
+                try writeHeader(fd, path: path)
+                tornBytesCut += size
                 return
             }
             throw StorageError.corrupt(path: path, offset: 0, reason: "not a Raftlite log segment")
         }
-        let version: UInt32 = bytes.withUnsafeBytes { readLE($0, at: 8, as: UInt32.self) }
+        let version: UInt32 = head.withUnsafeBytes { readLE($0, at: 8, as: UInt32.self) }
         guard version == Self.formatVersion else {
             throw StorageError.corrupt(path: path, offset: 8, reason: "unsupported log format version \(version)")
+        }
+        var window: [UInt8] = []
+        var base = 0
+        /// Makes `window` cover the file from `from` for `count` bytes (or to its end).
+        func cover(_ from: Int, _ count: Int) throws {
+            let want = min(size, from + count)
+            if from >= base && want <= base + window.count { return }
+            window = try FileIO.read(fd, count: min(size - from, max(count, Self.scanWindow)), at: from, path: path)
+            base = from
         }
         var offset = Self.segmentHeaderSize
         var expected: UInt64? = locations.isEmpty ? nil : lastIndex + 1
@@ -354,16 +365,24 @@ public final class SegmentedLog {
             throw StorageError.corrupt(path: path, offset: 0, reason: "segment starts at index \(segment.firstIndex), expected \(e)")
         }
         let segmentNumber = Int32(segments.count)
-        while offset < bytes.count {
-            switch Self.parseRecord(bytes, at: offset) {
+        while offset < size {
+            try cover(offset, 8)
+            if offset + 8 <= size {
+                let length = window.withUnsafeBytes { Int(readLE($0, at: offset - base, as: UInt32.self)) }
+                if offset + 8 + length <= size { try cover(offset, 8 + length) }
+            }
+            switch Self.parseRecord(window, at: offset - base) {
             case .end:
                 segment.end = offset
-                return try cutTail(&segment, at: offset, size: bytes.count, isLast: isLast, zeroTail: true)
+                return try cutTail(&segment, at: offset, size: size, isLast: isLast, zeroTail: true)
             case .bad(let reason):
                 // Torn if this is the last segment and no valid record follows the damaged one.
-                if isLast && !Self.validRecordFollows(bytes, after: offset) {
-                    segment.end = offset
-                    return try cutTail(&segment, at: offset, size: bytes.count, isLast: true, zeroTail: false)
+                if isLast {
+                    let rest = try FileIO.read(fd, count: size - offset, at: offset, path: path)
+                    if !Self.validRecordFollows(rest, after: 0) {
+                        segment.end = offset
+                        return try cutTail(&segment, at: offset, size: size, isLast: true, zeroTail: false)
+                    }
                 }
                 throw StorageError.corrupt(path: path, offset: offset, reason: reason)
             case .record(let index, let term, let kind, let length):
@@ -380,6 +399,9 @@ public final class SegmentedLog {
         }
         segment.end = offset
     }
+
+    /// Bytes read at a time while verifying a segment.
+    static let scanWindow = 4 << 20
 
     private func cutTail(_ segment: inout Segment, at offset: Int, size: Int, isLast: Bool, zeroTail: Bool) throws {
         guard offset < size else { return }

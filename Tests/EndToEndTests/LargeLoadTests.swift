@@ -215,6 +215,18 @@ import TestSupport
             #expect(try cluster.localQuery(i, fingerprint).contains(Self.rows(expected)))
             #expect(try cluster.localQuery(i, "SELECT count(*) FROM sqlite_master WHERE name = 'old'").contains("[[0]]"), "old and new mixed on node \(i + 1)")
         }
+
+        // The other follower crashes after the load: it rebuilds its database by replaying a log that holds
+        // every chunk, without holding them in memory.
+        let other = (leader + 2) % 3
+        cluster.kill(other)
+        try cluster.start(other)
+        #expect(eventually(timeout: 60) { try cluster.localQuery(other, fingerprint).contains(Self.rows(expected)) },
+            "the crashed follower does not have the loaded data after replaying its log")
+        let peak = Self.peakRSS(cluster.node(other).pid)
+        let size = Self.fileSize(image)
+        print("replaying a \(size >> 20) MiB load from the log: peak RSS \(peak >> 20) MiB")
+        #expect(peak > 0 && peak < size * 3 / 4, "replaying the load peaked at \(peak >> 20) MiB for a \(size >> 20) MiB image")
     }
 
     /// A leader killed mid-load: the load fails, and every node keeps exactly the old data.
