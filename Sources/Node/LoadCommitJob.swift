@@ -55,7 +55,8 @@ final class LoadCommitJob: Sendable {
         defer { StateMachine.removeDatabaseFiles(scratch) }
         do {
             guard try assemble() else {
-                return .refused("load \(load.id) failed its check: the assembled image does not match its size and SHA-256")
+                return .refused(
+                    "load \(load.id) failed its check: the assembled image does not match its size and SHA-256")
             }
             do {
                 try StateMachine.prepareImage(scratch, entry: entry, members: members)

@@ -35,7 +35,8 @@ extension Node {
             let started = Date()
             let result = runLoad(path, timeout: timeout, gated: gated)
             if case .success = result {
-                logger.info("load replicated", metadata: ["file": "\(path)", "seconds": "\(Date().timeIntervalSince(started))"])
+                logger.info(
+                    "load replicated", metadata: ["file": "\(path)", "seconds": "\(Date().timeIntervalSince(started))"])
             }
             completion(result)
         }
@@ -55,17 +56,22 @@ extension Node {
             let outcome = Shared<Result<DatabaseResponse, ServiceError>?>(nil)
             var stepTimeout = timeout
             if case .loadCommit = command { stepTimeout = commitTimeout }
-            routeWrite(command, forward: FrameType.forwardExecute, level: .strong, false, stepTimeout, gated: gated) { result in
+            routeWrite(command, forward: FrameType.forwardExecute, level: .strong, false, stepTimeout, gated: gated) {
+                result in
                 outcome.set(result)
                 done.signal()
             }
             done.wait()
             return outcome.value ?? .failure(.message("load step produced nothing"))
         }
-        if case .failure(let error) = step(.loadBegin(id: id, size: digest.size, chunks: chunkCount, sha256: digest.sha256)) {
+        if case .failure(let error) = step(
+            .loadBegin(id: id, size: digest.size, chunks: chunkCount, sha256: digest.sha256))
+        {
             return .failure(error)
         }
-        guard let input = FileHandle(forReadingAtPath: path) else { return .failure(.message("cannot read the load file")) }
+        guard let input = FileHandle(forReadingAtPath: path) else {
+            return .failure(.message("cannot read the load file"))
+        }
         defer { try? input.close() }
         let window = raft.role == .leader ? Self.loadWindow : 1
         let slots = DispatchSemaphore(value: window)
@@ -85,7 +91,8 @@ extension Node {
             }
             inFlight.enter()
             let command = Command.loadChunk(id: id, sequence: sequence, rawSize: UInt32(chunk.count), zlib: zlib)
-            routeWrite(command, forward: FrameType.forwardExecute, level: .strong, false, timeout, gated: gated) { result in
+            routeWrite(command, forward: FrameType.forwardExecute, level: .strong, false, timeout, gated: gated) {
+                result in
                 if case .failure(let error) = result, failure.value == nil { failure.set(error) }
                 slots.signal()
                 inFlight.leave()
@@ -102,7 +109,8 @@ extension Node {
             "load committed",
             metadata: [
                 "bytes": "\(digest.size)", "chunks": "\(chunkCount)",
-                "staging.seconds": "\(committing.timeIntervalSince(started))", "commit.seconds": "\(Date().timeIntervalSince(committing))",
+                "staging.seconds": "\(committing.timeIntervalSince(started))",
+                "commit.seconds": "\(Date().timeIntervalSince(committing))",
             ])
         return result
     }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Database images larger than the in-memory body cap (64 MiB) through `/db/load` and `/db/backup` of a
 /// real 3-node cluster, with every node's peak resident set size (VmHWM) checked against the image size:
@@ -47,14 +47,20 @@ import TestSupport
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let status = try run(
             "/usr/bin/curl",
-            ["-s", "-o", dir + "/body", "-w", "%{http_code}", "--max-time", "600", "-H", "Content-Type: application/octet-stream",
-             "--data-binary", "@" + file, "http://127.0.0.1:\(port)\(path)"])
+            [
+                "-s", "-o", dir + "/body", "-w", "%{http_code}", "--max-time", "600", "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary", "@" + file, "http://127.0.0.1:\(port)\(path)",
+            ])
         return (Int(status) ?? 0, (try? String(contentsOfFile: dir + "/body", encoding: .utf8)) ?? "")
     }
 
     /// GETs into a file (curl), returning the status.
     static func download(_ port: Int, _ path: String, to file: String) throws -> Int {
-        Int(try run("/usr/bin/curl", ["-s", "-o", file, "-w", "%{http_code}", "--max-time", "600", "http://127.0.0.1:\(port)\(path)"])) ?? 0
+        Int(
+            try run(
+                "/usr/bin/curl",
+                ["-s", "-o", file, "-w", "%{http_code}", "--max-time", "600", "http://127.0.0.1:\(port)\(path)"])) ?? 0
     }
 
     /// Peak resident set size of a process in bytes (VmHWM).
@@ -67,8 +73,10 @@ import TestSupport
     /// Current resident memory by kind, for failure messages.
     static func memoryDetail(_ pid: Int32) -> String {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        return status.split(separator: "\n").filter { $0.hasPrefix("RssAnon") || $0.hasPrefix("RssFile") || $0.hasPrefix("RssShmem") }
-            .map { $0.split(separator: " ").joined(separator: " ") }.joined(separator: ", ")
+        return status.split(separator: "\n").filter {
+            $0.hasPrefix("RssAnon") || $0.hasPrefix("RssFile") || $0.hasPrefix("RssShmem")
+        }
+        .map { $0.split(separator: " ").joined(separator: " ") }.joined(separator: ", ")
     }
 
     /// Current resident set size in bytes (VmRSS).
@@ -100,7 +108,8 @@ import TestSupport
         defer { cluster.stopAll() }
         #expect(cluster.waitUntilReady())
         let leader = try #require(cluster.leader())
-        _ = try HTTP.post(cluster.httpPorts[leader], "/db/execute", json: #"["CREATE TABLE old (x)", "INSERT INTO old VALUES(1)"]"#)
+        _ = try HTTP.post(
+            cluster.httpPorts[leader], "/db/execute", json: #"["CREATE TABLE old (x)", "INSERT INTO old VALUES(1)"]"#)
 
         // A truncated image of the same size class is refused and changes nothing.
         let truncated = dir + "/truncated.db"
@@ -127,42 +136,59 @@ import TestSupport
         let seconds = Date().timeIntervalSince(started)
         #expect(loaded.status == 200, "\(loaded)")
         // The image is assembled and swapped in off the Raft worker, which keeps heartbeating: no election.
-        #expect(try HTTP.get(cluster.httpPorts[leader], "/status?key=store.raft.term").text == term, "the load cost an election")
-        #expect(eventually(timeout: 60) { try (0..<3).allSatisfy { try cluster.localQuery($0, fingerprint).contains(Self.rows(expected)) } },
+        #expect(
+            try HTTP.get(cluster.httpPorts[leader], "/status?key=store.raft.term").text == term,
+            "the load cost an election")
+        #expect(
+            eventually(timeout: 60) {
+                try (0..<3).allSatisfy { try cluster.localQuery($0, fingerprint).contains(Self.rows(expected)) }
+            },
             "not identical on every node")
         for i in 0..<3 {
-            #expect(try cluster.localQuery(i, "SELECT count(*) FROM sqlite_master WHERE name = 'old'").contains("[[0]]"), "the image replaces everything")
-            #expect(try cluster.localQuery(i, "SELECT count(*) FROM sqlite_raftlite_load_chunks").contains("[[0]]"), "staging cleared")
+            #expect(
+                try cluster.localQuery(i, "SELECT count(*) FROM sqlite_master WHERE name = 'old'").contains("[[0]]"),
+                "the image replaces everything")
+            #expect(
+                try cluster.localQuery(i, "SELECT count(*) FROM sqlite_raftlite_load_chunks").contains("[[0]]"),
+                "staging cleared")
         }
         let loadPeaks = pids.map { Self.peakRSS($0) }
-        print("load of \(size >> 20) MiB: \(String(format: "%.1f", seconds)) s, peak RSS per node (MiB): \(loadPeaks.map { $0 >> 20 }) "
-            + "from \(baselines.map { $0 >> 20 }) before (leader: node \(leader + 1), upload to node \(follower + 1)); "
-            + "after: \(pids.map { Self.memoryDetail($0) })")
+        print(
+            "load of \(size >> 20) MiB: \(String(format: "%.1f", seconds)) s, peak RSS per node (MiB): \(loadPeaks.map { $0 >> 20 }) "
+                + "from \(baselines.map { $0 >> 20 }) before (leader: node \(leader + 1), upload to node \(follower + 1)); "
+                + "after: \(pids.map { Self.memoryDetail($0) })")
         // The bound: what the load adds to a node's resident set stays under a quarter of the image (the
         // single-entry design held the image several times over), and the whole process under half of it
         // (a debug binary maps some 30 MiB of code on its own).
         for (i, peak) in loadPeaks.enumerated() {
-            #expect(peak > 0 && peak - baselines[i] < size / 4 && peak < size / 2,
+            #expect(
+                peak > 0 && peak - baselines[i] < size / 4 && peak < size / 2,
                 "node \(i + 1) grew from \(baselines[i] >> 20) to \(peak >> 20) MiB loading a \(size >> 20) MiB image")
         }
 
         // Backups of it, binary and SQL text, from the leader.
         let now = try #require(cluster.leader())
-        for (name, query) in [("binary", "/db/backup"), ("sql", "/db/backup?fmt=sql"), ("compressed", "/db/backup?compress")] {
+        for (name, query) in [
+            ("binary", "/db/backup"), ("sql", "/db/backup?fmt=sql"), ("compressed", "/db/backup?compress"),
+        ] {
             Self.resetPeakRSS(pids[now])
             let before = Self.currentRSS(pids[now])
             let out = dir + "/backup-" + name
             #expect(try Self.download(cluster.httpPorts[now], query, to: out) == 200)
             let peak = Self.peakRSS(pids[now])
-            print("\(name) backup: \(Self.fileSize(out) >> 20) MiB, peak RSS \(peak >> 20) MiB from \(before >> 20) MiB")
-            #expect(peak > 0 && peak - before < size / 4 && peak < size / 2,
+            print(
+                "\(name) backup: \(Self.fileSize(out) >> 20) MiB, peak RSS \(peak >> 20) MiB from \(before >> 20) MiB")
+            #expect(
+                peak > 0 && peak - before < size / 4 && peak < size / 2,
                 "\(name) backup grew from \(before >> 20) to \(peak >> 20) MiB for a \(size >> 20) MiB database")
             switch name {
             case "binary":
                 #expect(try Self.run("/usr/bin/sqlite3", ["-json", out, fingerprint]) == expected)
             case "sql":
                 let head = try #require(FileHandle(forReadingAtPath: out))
-                #expect(String(decoding: head.readData(ofLength: 64), as: UTF8.self).hasPrefix("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE t"))
+                #expect(
+                    String(decoding: head.readData(ofLength: 64), as: UTF8.self).hasPrefix(
+                        "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE t"))
                 try head.close()
                 #expect(Self.fileSize(out) > size, "every blob is in the dump as hex")
             default:
@@ -184,12 +210,15 @@ import TestSupport
         defer { cluster.stopAll() }
         #expect(cluster.waitUntilReady())
         let leader = try #require(cluster.leader())
-        _ = try HTTP.post(cluster.httpPorts[leader], "/db/execute", json: #"["CREATE TABLE old (x)", "INSERT INTO old VALUES(1)"]"#)
+        _ = try HTTP.post(
+            cluster.httpPorts[leader], "/db/execute", json: #"["CREATE TABLE old (x)", "INSERT INTO old VALUES(1)"]"#)
 
         let curl = Process()
         curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        curl.arguments = ["-s", "-o", dir + "/body", "-w", "%{http_code}", "--max-time", "600", "--data-binary", "@" + image,
-                          "http://127.0.0.1:\(cluster.httpPorts[leader])/db/load"]
+        curl.arguments = [
+            "-s", "-o", dir + "/body", "-w", "%{http_code}", "--max-time", "600", "--data-binary", "@" + image,
+            "http://127.0.0.1:\(cluster.httpPorts[leader])/db/load",
+        ]
         let status = Pipe()
         curl.standardOutput = status
         try curl.run()
@@ -197,23 +226,31 @@ import TestSupport
 
         let victim = (leader + 1) % 3
         // Kill the follower once it has staged part of the image.
-        #expect(eventually(timeout: 60) {
-            let text = try cluster.localQuery(victim, "SELECT count(*) FROM sqlite_raftlite_load_chunks")
-            guard let n = Int(text.split(separator: "[").last?.split(separator: "]").first ?? "") else { return false }
-            return n >= 8
-        }, "the follower never staged chunks")
+        #expect(
+            eventually(timeout: 60) {
+                let text = try cluster.localQuery(victim, "SELECT count(*) FROM sqlite_raftlite_load_chunks")
+                guard let n = Int(text.split(separator: "[").last?.split(separator: "]").first ?? "") else {
+                    return false
+                }
+                return n >= 8
+            }, "the follower never staged chunks")
         cluster.kill(victim)
 
         #expect(eventually(timeout: 120) { !curl.isRunning }, "the load never finished")
         let code = String(decoding: status.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(code == "200", "load answered \(code): \((try? String(contentsOfFile: dir + "/body", encoding: .utf8)) ?? "")")
+        #expect(
+            code == "200",
+            "load answered \(code): \((try? String(contentsOfFile: dir + "/body", encoding: .utf8)) ?? "")")
 
         try cluster.start(victim)
-        #expect(eventually(timeout: 60) { try cluster.localQuery(victim, fingerprint).contains(Self.rows(expected)) },
+        #expect(
+            eventually(timeout: 60) { try cluster.localQuery(victim, fingerprint).contains(Self.rows(expected)) },
             "the restarted follower does not have the loaded data")
         for i in 0..<3 {
             #expect(try cluster.localQuery(i, fingerprint).contains(Self.rows(expected)))
-            #expect(try cluster.localQuery(i, "SELECT count(*) FROM sqlite_master WHERE name = 'old'").contains("[[0]]"), "old and new mixed on node \(i + 1)")
+            #expect(
+                try cluster.localQuery(i, "SELECT count(*) FROM sqlite_master WHERE name = 'old'").contains("[[0]]"),
+                "old and new mixed on node \(i + 1)")
         }
 
         // The other follower crashes after the load: it rebuilds its database by replaying a log that holds
@@ -221,12 +258,15 @@ import TestSupport
         let other = (leader + 2) % 3
         cluster.kill(other)
         try cluster.start(other)
-        #expect(eventually(timeout: 60) { try cluster.localQuery(other, fingerprint).contains(Self.rows(expected)) },
+        #expect(
+            eventually(timeout: 60) { try cluster.localQuery(other, fingerprint).contains(Self.rows(expected)) },
             "the crashed follower does not have the loaded data after replaying its log")
         let peak = Self.peakRSS(cluster.node(other).pid)
         let size = Self.fileSize(image)
         print("replaying a \(size >> 20) MiB load from the log: peak RSS \(peak >> 20) MiB")
-        #expect(peak > 0 && peak < size * 3 / 4, "replaying the load peaked at \(peak >> 20) MiB for a \(size >> 20) MiB image")
+        #expect(
+            peak > 0 && peak < size * 3 / 4,
+            "replaying the load peaked at \(peak >> 20) MiB for a \(size >> 20) MiB image")
     }
 
     /// A leader killed mid-load: the load fails, and every node keeps exactly the old data.
@@ -239,20 +279,26 @@ import TestSupport
         defer { cluster.stopAll() }
         #expect(cluster.waitUntilReady())
         let leader = try #require(cluster.leader())
-        _ = try HTTP.post(cluster.httpPorts[leader], "/db/execute", json: #"["CREATE TABLE old (x)", "INSERT INTO old VALUES(1)"]"#)
+        _ = try HTTP.post(
+            cluster.httpPorts[leader], "/db/execute", json: #"["CREATE TABLE old (x)", "INSERT INTO old VALUES(1)"]"#)
 
         let curl = Process()
         curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        curl.arguments = ["-s", "-o", "/dev/null", "--max-time", "600", "--data-binary", "@" + image,
-                          "http://127.0.0.1:\(cluster.httpPorts[leader])/db/load"]
+        curl.arguments = [
+            "-s", "-o", "/dev/null", "--max-time", "600", "--data-binary", "@" + image,
+            "http://127.0.0.1:\(cluster.httpPorts[leader])/db/load",
+        ]
         try curl.run()
         defer { if curl.isRunning { curl.terminate() } }
         let follower = (leader + 1) % 3
-        #expect(eventually(timeout: 60) {
-            let text = try cluster.localQuery(follower, "SELECT count(*) FROM sqlite_raftlite_load_chunks")
-            guard let n = Int(text.split(separator: "[").last?.split(separator: "]").first ?? "") else { return false }
-            return n >= 8
-        }, "the follower never staged chunks")
+        #expect(
+            eventually(timeout: 60) {
+                let text = try cluster.localQuery(follower, "SELECT count(*) FROM sqlite_raftlite_load_chunks")
+                guard let n = Int(text.split(separator: "[").last?.split(separator: "]").first ?? "") else {
+                    return false
+                }
+                return n >= 8
+            }, "the follower never staged chunks")
         cluster.kill(leader)
         #expect(eventually(timeout: 30) { !curl.isRunning })
 
@@ -262,9 +308,14 @@ import TestSupport
         // Everyone has the old data and nothing of the image, now and after a write goes through.
         let now = try #require(cluster.leader())
         _ = try HTTP.post(cluster.httpPorts[now], "/db/execute", json: #"["INSERT INTO old VALUES(2)"]"#)
-        #expect(eventually(timeout: 30) { try (0..<3).allSatisfy { try cluster.localQuery($0, "SELECT count(*) FROM old").contains("[[2]]") } })
+        #expect(
+            eventually(timeout: 30) {
+                try (0..<3).allSatisfy { try cluster.localQuery($0, "SELECT count(*) FROM old").contains("[[2]]") }
+            })
         for i in 0..<3 {
-            #expect(try cluster.localQuery(i, "SELECT count(*) FROM sqlite_master WHERE name = 't'").contains("[[0]]"), "node \(i + 1) has part of the image")
+            #expect(
+                try cluster.localQuery(i, "SELECT count(*) FROM sqlite_master WHERE name = 't'").contains("[[0]]"),
+                "node \(i + 1) has part of the image")
         }
     }
 
