@@ -118,5 +118,6 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["raftlited", "JSON", "TestSupport"]),
         .testTarget(name: "BackupTests", dependencies: ["Backup", "TestSupport", "SQLiteDB", "JSON", "Common"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "API", "Command"]),
     ]
 )

@@ -55,7 +55,7 @@ extension APIHandler {
         case .text(let body): return loadSQL(ctx, body, timeout: timeout)
         case .textTooLarge: return ctx.send(Responses.textError(413, "request body too large"))
         }
-        backups.load(file: image.path, redirect: ctx.params.redirect, timeout: timeout) { [self] result in
+        backups.load(file: image.path, redirect: ctx.params.redirect, timeout: timeout, credentials: credentials(ctx.request)) { [self] result in
             image.release()
             switch result {
             case .success(let response):

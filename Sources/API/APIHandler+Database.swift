@@ -75,6 +75,9 @@ extension APIHandler {
             }
         case .leaderNotFound:
             ctx.send(Responses.textError(503, "leader not found"))
+        case .message("unauthorized"):
+            // The leader refused the credentials a forwarded request carried (REFERENCE §6).
+            ctx.send(Responses.textError(401, "unauthorized"))
         case .message(let m):
             if jsonEndpoint {
                 sendEnvelope(ctx, results: [], error: m)

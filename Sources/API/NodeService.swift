@@ -264,7 +264,10 @@ public protocol BackupService: Sendable {
     func backup(_ request: BackupRequest, completion: @escaping @Sendable (Result<BackupFile, ServiceError>) -> Void)
     /// Replaces the database on every node with the SQLite image in `file` (already verified), through
     /// the log in chunks. The file is read while the load runs and is not deleted.
-    func load(file: String, redirect: Bool, timeout: Double, completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void)
+    /// `credentials` are the client's, carried to the leader with every forwarded step (REFERENCE §6).
+    func load(
+        file: String, redirect: Bool, timeout: Double, credentials: Credentials?,
+        completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void)
     /// The single-node path: replaces the database of a one-node cluster and snapshots it.
     func boot(file: String, completion: @escaping @Sendable (Result<Void, ServiceError>) -> Void)
 }

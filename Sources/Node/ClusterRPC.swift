@@ -1,3 +1,4 @@
+import API
 import Command
 import RaftCore
 
@@ -48,6 +49,44 @@ struct RPCReader {
     mutating func string() throws -> String { try r.string() }
     mutating func bytes() throws -> [UInt8] { try r.bytes() }
     mutating func double() throws -> Double { Double(bitPattern: try r.u64()) }
+    var remaining: Int { r.remaining }
+}
+
+/// Internode credentials (REFERENCE §6): join, notify, remove, stepdown and forwarded requests end with
+/// a credentials section — `0` (none), or `1`, username, password. A payload that ends before the section
+/// carries none (a peer that sends no credentials is treated as anonymous); anything after the section,
+/// or another marker, makes the whole request malformed.
+extension RPCWriter {
+    mutating func credentials(_ c: Credentials?) {
+        guard let c else { return u8(0) }
+        u8(1)
+        string(c.username)
+        string(c.password)
+    }
+}
+
+/// The credentials section as read: `credentials` nil means anonymous. A wrapper rather than an optional,
+/// so that `try?` cannot fold "malformed" and "anonymous" into the same nil.
+struct SentCredentials: Sendable, Equatable {
+    var credentials: Credentials?
+}
+
+extension RPCReader {
+    mutating func credentials() throws -> SentCredentials {
+        SentCredentials(credentials: try credentialsSection())
+    }
+
+    private mutating func credentialsSection() throws -> Credentials? {
+        guard remaining > 0 else { return nil }
+        let credentials: Credentials?
+        switch try u8() {
+        case 0: credentials = nil
+        case 1: credentials = Credentials(username: try string(), password: try string())
+        default: throw CommandDecodingErrorWrapper("malformed credentials")
+        }
+        guard remaining == 0 else { throw CommandDecodingErrorWrapper("trailing bytes after credentials") }
+        return credentials
+    }
 }
 
 /// A response to any call: status, then the body (ok), a message (error) or a leader address (not leader).
@@ -55,6 +94,10 @@ enum RPCResponse {
     case ok([UInt8])
     case error(String)
     case notLeader(leaderRaftAddress: String)
+
+    /// rqlite's answer to a call whose credentials do not grant what it asks.
+    static let unauthorizedMessage = "unauthorized"
+    static var unauthorized: RPCResponse { .error(unauthorizedMessage) }
 
     var encoded: [UInt8] {
         var w = RPCWriter()

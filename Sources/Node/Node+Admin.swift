@@ -21,6 +21,7 @@ extension Node: ClusterAdminService {
         }
         var w = RPCWriter()
         w.string(id)
+        w.credentials(credentials)
         callLeader(leader, type: FrameType.remove, payload: w.buffer, timeout: timeout, completion: completion)
     }
 
@@ -41,6 +42,7 @@ extension Node: ClusterAdminService {
             }
             var w = RPCWriter()
             w.string(targetID ?? "")
+            w.credentials(credentials)
             return callLeader(leader, type: FrameType.stepDown, payload: w.buffer, timeout: timeout, completion: completion)
         }
         transferLeadership(to: targetID, wait: wait, timeout: timeout) { error in
@@ -121,7 +123,7 @@ extension Node: ClusterAdminService {
             for attempt in 0..<5 {
                 let done = DispatchSemaphore(value: 0)
                 let ok = Shared(false)
-                removeNode(id: configuration.nodeID, redirect: false, timeout: 5, credentials: nil) { result in
+                removeNode(id: configuration.nodeID, redirect: false, timeout: 5, credentials: configuration.joinCredentials) { result in
                     if case .success = result { ok.set(true) }
                     done.signal()
                 }

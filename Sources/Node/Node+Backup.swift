@@ -69,10 +69,10 @@ extension Node: BackupService {
     }
 
     public func load(
-        file: String, redirect: Bool, timeout: Double,
+        file: String, redirect: Bool, timeout: Double, credentials: Credentials?,
         completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void
     ) {
-        loadFile(file, redirect: redirect, timeout: timeout, gated: true) { result in
+        loadFile(file, redirect: redirect, timeout: timeout, gated: true, credentials: credentials) { result in
             completion(result.map { response in
                 var r = response
                 r.results = []
@@ -88,7 +88,7 @@ extension Node: BackupService {
         guard FileManager.default.createFile(atPath: path, contents: Data(image)) else {
             return completion(.failure(.message("cannot write \(path)")))
         }
-        load(file: path, redirect: redirect, timeout: timeout) { result in
+        load(file: path, redirect: redirect, timeout: timeout, credentials: nil) { result in
             try? FileManager.default.removeItem(atPath: path)
             completion(result)
         }
@@ -98,7 +98,7 @@ extension Node: BackupService {
         let view = raft
         guard view.role == .leader else { return completion(.failure(.message("not leader"))) }
         guard view.members.count == 1 else { return completion(.failure(.message("not single-node"))) }
-        load(file: file, redirect: true, timeout: max(configuration.applyTimeout, 60)) { [self] result in
+        load(file: file, redirect: true, timeout: max(configuration.applyTimeout, 60), credentials: nil) { [self] result in
             switch result {
             case .failure(let error): completion(.failure(error))
             case .success:

@@ -40,7 +40,10 @@ struct ClusterHandler: TransportHandler {
         case FrameType.remove:
             node.update { $0.removeNodeRequests += 1 }
             var r = RPCReader(payload)
-            guard let id = try? r.string() else { return respond(RPCResponse.error("malformed remove request").encoded) }
+            guard let id = try? r.string(), let credentials = try? r.credentials() else {
+                return respond(RPCResponse.error("malformed remove request").encoded)
+            }
+            guard node.permits(credentials, .remove) else { return respond(RPCResponse.unauthorized.encoded) }
             node.removeLocally(id: id) { error in
                 respond((error.map { RPCResponse.error($0) } ?? RPCResponse.ok([])).encoded)
             }
@@ -52,7 +55,10 @@ struct ClusterHandler: TransportHandler {
             respond(response.encoded)
         case FrameType.stepDown:
             var r = RPCReader(payload)
-            guard let target = try? r.string() else { return respond(RPCResponse.error("malformed stepdown request").encoded) }
+            guard let target = try? r.string(), let credentials = try? r.credentials() else {
+                return respond(RPCResponse.error("malformed stepdown request").encoded)
+            }
+            guard node.permits(credentials, .leaderOps) else { return respond(RPCResponse.unauthorized.encoded) }
             guard node.raft.role == .leader else {
                 return respond(RPCResponse.notLeader(leaderRaftAddress: node.raft.leaderAddress ?? "").encoded)
             }
@@ -90,11 +96,17 @@ extension Node {
 
     func serveJoin(_ payload: [UInt8], respond: @escaping @Sendable ([UInt8]) -> Void) {
         var r = RPCReader(payload)
-        guard let id = try? r.string(), let address = try? r.string(), let voter = try? r.bool(), !id.isEmpty,
-            HostAndPort.isValid(address)
+        guard let id = try? r.string(), let address = try? r.string(), let voter = try? r.bool(),
+            let credentials = try? r.credentials(), !id.isEmpty, HostAndPort.isValid(address)
         else {
             return respond(RPCResponse.error("malformed join request").encoded)
         }
+        // A voter needs `join`; a non-voter `join-read-only` or `join-read-replica` (plain `join` is not
+        // enough for a non-voter, as in rqlite).
+        let allowed = voter
+            ? permits(credentials, .join)
+            : permits(credentials, .joinReadOnly) || permits(credentials, .joinReadReplica)
+        guard allowed else { return respond(RPCResponse.unauthorized.encoded) }
         let view = raft
         guard view.role == .leader else {
             return respond(RPCResponse.notLeader(leaderRaftAddress: view.leaderAddress ?? "").encoded)
@@ -150,9 +162,12 @@ extension Node {
 
     func serveNotify(_ payload: [UInt8], respond: @escaping @Sendable ([UInt8]) -> Void) {
         var r = RPCReader(payload)
-        guard let id = try? r.string(), let address = try? r.string(), !id.isEmpty, HostAndPort.isValid(address) else {
+        guard let id = try? r.string(), let address = try? r.string(), let credentials = try? r.credentials(), !id.isEmpty,
+            HostAndPort.isValid(address)
+        else {
             return respond(RPCResponse.error("malformed notify request").encoded)
         }
+        guard permits(credentials, .join) else { return respond(RPCResponse.unauthorized.encoded) }
         respond(RPCResponse.ok([]).encoded)
         guard configuration.bootstrapExpect > 0, raft.leaderID == nil, !(worker?.hasState ?? true) else { return }
         let members = notified.withLock { seen -> [Member]? in
@@ -186,6 +201,7 @@ extension Node {
                         var w = RPCWriter()
                         w.string(me.id)
                         w.string(me.raftAddress)
+                        w.credentials(configuration.joinCredentials)
                         _ = try? transport.callAndWait(address: target, type: FrameType.notify, payload: w.buffer, timeout: 5)
                     }
                 }
@@ -223,6 +239,7 @@ extension Node {
                 w.string(me.id)
                 w.string(me.raftAddress)
                 w.bool(!configuration.nonVoter)
+                w.credentials(configuration.joinCredentials)
                 guard
                     let bytes = try? transport.callAndWait(
                         address: address, type: FrameType.join, payload: w.buffer, timeout: perRequestTimeout),
@@ -236,6 +253,10 @@ extension Node {
                     guard !leader.isEmpty, leader != address else { break }
                     address = leader
                     continue
+                case .error(let message) where message == RPCResponse.unauthorizedMessage:
+                    logger.warning(
+                        "join attempt failed: unauthorized; check -join-as names a user of the -auth file with the join permission",
+                        metadata: ["join.via": "\(address)", "join.as": "\(configuration.joinCredentials?.username ?? "")"])
                 case .error(let message):
                     logger.warning("join attempt failed", metadata: ["join.via": "\(address)", "error": "\(message)"])
                 }
@@ -243,6 +264,13 @@ extension Node {
             }
         }
         return false
+    }
+
+    /// Whether a cluster-service call with `credentials` may do what needs `perm`: always without `-auth`,
+    /// else by the same rules as the HTTP API (REFERENCE §6).
+    func permits(_ sent: SentCredentials, _ perm: AuthStore.Permission) -> Bool {
+        guard let auth = configuration.auth else { return true }
+        return auth.allows(username: sent.credentials?.username, password: sent.credentials?.password, perm: perm)
     }
 
     /// Polls `condition` until it holds or `seconds` pass.

@@ -10,7 +10,9 @@ extension Node: DatabaseService {
         let batch = StatementBatch(
             statements: request.statements, transaction: request.transaction, timings: request.timings,
             timeout: request.dbTimeout ?? 0)
-        routeWrite(.execute(batch), forward: FrameType.forwardExecute, level: .strong, request.redirect, request.timeout, completion)
+        routeWrite(
+            .execute(batch), forward: FrameType.forwardExecute, level: .strong, request.redirect, request.timeout,
+            credentials: request.credentials, completion)
     }
 
     public func query(_ request: QueryRequest, completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void) {
@@ -38,7 +40,9 @@ extension Node: DatabaseService {
             }
             readLocally(request, completion)
         case .strong:
-            routeWrite(.query(batch), forward: FrameType.forwardQuery, level: request.level, request.redirect, request.timeout, completion)
+            routeWrite(
+                .query(batch), forward: FrameType.forwardQuery, level: request.level, request.redirect, request.timeout,
+                credentials: request.credentials, completion)
         case .linearizable:
             guard view.role == .leader else {
                 return notLeader(FrameType.forwardQuery, .query(batch), level: request.level, request, completion)
@@ -62,7 +66,9 @@ extension Node: DatabaseService {
         let batch = batch(of: request)
         if notReadyWhileRecovering(level, completion) { return }
         if level == .strong {
-            return routeWrite(.request(batch), forward: FrameType.forwardRequest, level: .strong, request.redirect, request.timeout, completion)
+            return routeWrite(
+                .request(batch), forward: FrameType.forwardRequest, level: .strong, request.redirect, request.timeout,
+                credentials: request.credentials, completion)
         }
         // Classify on a reader: all read-only ⇒ a read at the requested level; any write ⇒ through Raft.
         // Statements that fail to prepare count as writes, so the leader reports their errors.
@@ -71,7 +77,8 @@ extension Node: DatabaseService {
                 query(request, completion: completion)
             } else {
                 routeWrite(
-                    .request(batch), forward: FrameType.forwardRequest, level: .strong, request.redirect, request.timeout, completion)
+                    .request(batch), forward: FrameType.forwardRequest, level: .strong, request.redirect, request.timeout,
+                    credentials: request.credentials, completion)
             }
         }
     }
@@ -117,7 +124,7 @@ extension Node: DatabaseService {
     /// Proposes on the leader; elsewhere redirects or forwards to the leader.
     func routeWrite(
         _ command: Command, forward type: UInt8, level: ReadLevel, _ redirect: Bool, _ timeout: Double,
-        gated: Bool = true, _ completion: @escaping Completion
+        gated: Bool = true, credentials: Credentials? = nil, _ completion: @escaping Completion
     ) {
         if gated && (status.restorePending || status.isRecovering) {
             // The auto-restore gate: nothing is written until the backup is in place; nor while the
@@ -131,6 +138,7 @@ extension Node: DatabaseService {
             var request = QueryRequest(statements: [])
             request.redirect = redirect
             request.timeout = timeout
+            request.credentials = credentials
             return notLeader(type, command, level: level, request, completion)
         }
         let once = Once(completion)
@@ -178,6 +186,8 @@ extension Node: DatabaseService {
         w.bool(request.freshnessStrict)
         w.double(request.linearizableTimeout ?? 0)
         w.bytes(command.encode())
+        // The client's credentials, re-checked by the leader (REFERENCE §6).
+        w.credentials(request.credentials)
         transport.call(address: leader, type: type, payload: w.buffer, timeout: request.timeout, retries: 0) { result in
             switch result {
             case .failure(let error):
@@ -207,10 +217,22 @@ extension Node: DatabaseService {
         var r = RPCReader(payload)
         guard let levelRaw = try? r.u8(), let freshness = try? r.double(), let strict = try? r.bool(),
             let linearizable = try? r.double(), let commandBytes = try? r.bytes(),
-            let command = try? Command.decode(commandBytes)
+            let command = try? Command.decode(commandBytes), let credentials = try? r.credentials()
         else {
             return respond(RPCResponse.error("malformed forwarded request").encoded)
         }
+        // The leader checks the client's credentials again, with its own store: execute → `execute`,
+        // query → `query`, request → both, a load (whole or each step of a chunked one) → `load`
+        // (REFERENCE §6).
+        let needed: [AuthStore.Permission]
+        switch command {
+        case .execute: needed = [.execute]
+        case .query: needed = [.query]
+        case .request: needed = [.query, .execute]
+        case .load, .loadBegin, .loadChunk, .loadCommit, .loadAbort: needed = [.load]
+        default: needed = []
+        }
+        guard needed.allSatisfy({ permits(credentials, $0) }) else { return respond(RPCResponse.unauthorized.encoded) }
         let reply: Completion = { result in
             switch result {
             case .success(let response):

@@ -20,7 +20,7 @@ extension Node {
     static let loadWindow = 4
 
     func loadFile(
-        _ path: String, redirect: Bool, timeout: Double, gated: Bool,
+        _ path: String, redirect: Bool, timeout: Double, gated: Bool, credentials: Credentials? = nil,
         completion: @escaping @Sendable (Result<DatabaseResponse, ServiceError>) -> Void
     ) {
         if gated && status.restorePending { return completion(.failure(.message("store not ready"))) }
@@ -33,7 +33,7 @@ extension Node {
         }
         DispatchQueue.global().async { [self] in
             let started = Date()
-            let result = runLoad(path, timeout: timeout, gated: gated)
+            let result = runLoad(path, timeout: timeout, gated: gated, credentials: credentials)
             if case .success = result {
                 logger.info(
                     "load replicated", metadata: ["file": "\(path)", "seconds": "\(Date().timeIntervalSince(started))"])
@@ -43,7 +43,9 @@ extension Node {
     }
 
     /// Runs one load to its end on the calling (background) thread.
-    private func runLoad(_ path: String, timeout: Double, gated: Bool) -> Result<DatabaseResponse, ServiceError> {
+    private func runLoad(
+        _ path: String, timeout: Double, gated: Bool, credentials: Credentials?
+    ) -> Result<DatabaseResponse, ServiceError> {
         let started = Date()
         guard let digest = Self.digest(path) else { return .failure(.message("cannot read the load file")) }
         let chunkCount = UInt32((digest.size + UInt64(LoadChunk.maxSize) - 1) / UInt64(LoadChunk.maxSize))
@@ -56,7 +58,10 @@ extension Node {
             let outcome = Shared<Result<DatabaseResponse, ServiceError>?>(nil)
             var stepTimeout = timeout
             if case .loadCommit = command { stepTimeout = commitTimeout }
-            routeWrite(command, forward: FrameType.forwardExecute, level: .strong, false, stepTimeout, gated: gated) {
+            routeWrite(
+                command, forward: FrameType.forwardExecute, level: .strong, false, stepTimeout, gated: gated,
+                credentials: credentials
+            ) {
                 result in
                 outcome.set(result)
                 done.signal()
@@ -91,7 +96,10 @@ extension Node {
             }
             inFlight.enter()
             let command = Command.loadChunk(id: id, sequence: sequence, rawSize: UInt32(chunk.count), zlib: zlib)
-            routeWrite(command, forward: FrameType.forwardExecute, level: .strong, false, timeout, gated: gated) {
+            routeWrite(
+                command, forward: FrameType.forwardExecute, level: .strong, false, timeout, gated: gated,
+                credentials: credentials
+            ) {
                 result in
                 if case .failure(let error) = result, failure.value == nil { failure.set(error) }
                 slots.signal()

@@ -1,3 +1,4 @@
+import API
 import Backup
 
 /// Everything a node needs to know at start-up, resolved from the command line.
@@ -51,6 +52,11 @@ public struct NodeConfiguration: Sendable {
     public var autoRestore: AutoRestoreConfig?
     /// Minimum level of the Raft worker's log lines (`-raft-log-level`: ERROR, WARN, INFO, DEBUG).
     public var raftLogLevel: String = "WARN"
+    /// The `-auth` store: checks the credentials every cluster-service call carries (REFERENCE §6).
+    /// nil = authentication off, every call allowed.
+    public var auth: AuthStore?
+    /// Credentials this node sends with join, notify and its own removal (`-join-as`); nil = anonymous.
+    public var joinCredentials: Credentials?
     /// Applied entries that trigger a snapshot (`-raft-snap`).
     public var snapshotThreshold: UInt64 = 8192
 
