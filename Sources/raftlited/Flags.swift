@@ -82,7 +82,7 @@ enum RaftliteFlags {
         "write-queue-capacity", "write-queue-batch-size", "write-queue-timeout", "write-queue-tx",
         "version", "http-addr", "http-adv-addr", "http-allow-origin", "auth", "node-id", "public-dir",
         "raft-addr", "raft-adv-addr", "fk", "db-max-ro-conns", "raft-log-level",
-        "join", "join-attempts", "join-interval", "bootstrap-expect", "bootstrap-expect-timeout", "raft-non-voter",
+        "join", "join-as", "join-attempts", "join-interval", "bootstrap-expect", "bootstrap-expect-timeout", "raft-non-voter",
         "raft-heartbeat-timeout", "raft-election-timeout", "raft-apply-timeout", "cluster-connect-timeout",
         "raft-shutdown-stepdown", "raft-cluster-remove-shutdown", "raft-reap-node-timeout",
         "raft-reap-read-only-node-timeout", "raft-snap", "raft-snap-int", "auto-backup", "auto-restore",

@@ -84,6 +84,28 @@ nodeConfiguration.reapNodeTimeout = flags.duration("raft-reap-node-timeout")
 nodeConfiguration.reapReadOnlyNodeTimeout = flags.duration("raft-reap-read-only-node-timeout")
 nodeConfiguration.snapshotThreshold = flags.uint("raft-snap")
 nodeConfiguration.raftLogLevel = config.raftLogLevel
+// The cluster service checks the same -auth store as the HTTP API; -join-as names the user whose
+// password (from that store) this node sends with join, notify and its own removal (REFERENCE §6).
+if !config.authFile.isEmpty {
+    do {
+        nodeConfiguration.auth = try AuthStore.load(path: config.authFile)
+    } catch {
+        writeStderr("fatal: failed to load auth file \(config.authFile): \(error)\n")
+        exit(1)
+    }
+}
+let joinAs = flags.string("join-as")
+if !joinAs.isEmpty {
+    guard let auth = nodeConfiguration.auth else {
+        writeStderr("fatal: -join-as requires -auth: the password of \(joinAs) is read from the auth file\n")
+        exit(1)
+    }
+    guard let user = auth.users[joinAs] else {
+        writeStderr("fatal: -join-as: user \(joinAs) not found in auth file \(config.authFile)\n")
+        exit(1)
+    }
+    nodeConfiguration.joinCredentials = Credentials(username: user.username, password: user.password)
+}
 do {
     if !flags.string("auto-backup").isEmpty, let bytes = FileManager.default.contents(atPath: flags.string("auto-backup")) {
         nodeConfiguration.autoBackup = try AutoBackupConfig.parse(Array(bytes))
