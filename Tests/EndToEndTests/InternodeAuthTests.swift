@@ -139,7 +139,7 @@ import TestSupport
               {"username": "joiner", "password": "pw-join", "perms": ["join"]},
               {"username": "admin", "password": "pw-admin", "perms": ["all"]},
               {"username": "writer", "password": "pw-writer", "perms": ["execute", "query"]},
-              {"username": "local", "password": "pw-local", "perms": ["execute", "query"]},
+              {"username": "local", "password": "pw-local", "perms": ["execute", "query", "load", "remove", "leader-ops"]},
               {"username": "*", "password": "", "perms": ["status", "ready"]}
             ]
             """)
@@ -172,6 +172,23 @@ import TestSupport
         #expect(refusedRequest.status == 401, "\(refusedRequest.status) \(refusedRequest.text)")
         let refusedRead = try HTTP.get(follower.httpPort, count, headers: local)
         #expect(refusedRead.status == 401, "\(refusedRead.status) \(refusedRead.text)")
+
+        // The same for a database image loaded, a node removed, a stepdown: each forwarded, each refused.
+        let admin = [basic("admin", "pw-admin")]
+        let image = try HTTP.get(leader.httpPort, "/db/backup", headers: admin)
+        #expect(image.status == 200 && image.body.count > 100)
+        let refusedLoad = try HTTP.request(
+            follower.httpPort, "POST", "/db/load", headers: local + [("Content-Type", "application/octet-stream")], body: image.body)
+        #expect(refusedLoad.status == 401, "\(refusedLoad.status) \(refusedLoad.text)")
+        let refusedRemove = try HTTP.request(follower.httpPort, "DELETE", "/remove", headers: local, body: Array(#"{"id":"1"}"#.utf8))
+        #expect(refusedRemove.status == 401, "\(refusedRemove.status) \(refusedRemove.text)")
+        let refusedStepdown = try HTTP.request(follower.httpPort, "POST", "/leader?wait", headers: local)
+        #expect(refusedStepdown.status == 401, "\(refusedStepdown.status) \(refusedStepdown.text)")
+        #expect(try members(leader).contains(#""id":"1""#))
+        #expect(try HTTP.get(leader.httpPort, "/status?key=store.raft.state").text.contains("Leader"))
+        // Allowed on both: the removal of a node that is not a member is forwarded and accepted.
+        let removed = try HTTP.request(follower.httpPort, "DELETE", "/remove", headers: admin, body: Array(#"{"id":"9"}"#.utf8))
+        #expect(removed.status == 200, "\(removed.status) \(removed.text)")
 
         let after = try HTTP.get(leader.httpPort, count, headers: writer).text
         #expect(after.contains("[[1]]"), "only the authorised write applied: \(after)")
