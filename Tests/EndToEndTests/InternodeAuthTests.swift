@@ -126,6 +126,28 @@ import TestSupport
         }
     }
 
+    @Test func bootstrapExpectNotifiesWithTheJoinAsCredentials() throws {
+        let directory = makeTemporaryDirectory("raftlite-internode-auth")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let auth = writeFile(directory, "auth.json", Self.leaderUsers)
+        let raftPorts = (0..<3).map { _ in freePort() }
+        let targets = raftPorts.map { "127.0.0.1:\($0)" }.joined(separator: ",")
+        // Notify needs `join`, which `*` lacks: the cluster forms only if every NOTIFY carries credentials.
+        var nodes: [RaftliteProcess] = []
+        defer { for node in nodes { node.stop() } }
+        for i in 0..<3 {
+            nodes.append(
+                try RaftliteProcess(
+                    dataDirectory: directory + "/node\(i + 1)", raftPort: raftPorts[i], nodeID: String(i + 1),
+                    extraArguments: Self.fast + [
+                        "-auth", auth, "-join-as", "joiner", "-bootstrap-expect", "3", "-join", targets,
+                    ]))
+        }
+        for node in nodes { #expect(node.waitUntilReady(timeout: 40), "never ready:\n\(node.log)") }
+        let listed = try members(nodes[0])
+        #expect(listed.components(separatedBy: #""voter":true"#).count == 4, "\(listed)")
+    }
+
     @Test func forwardedRequestsCarryTheClientsCredentialsAndTheLeaderChecksThem() throws {
         let directory = makeTemporaryDirectory("raftlite-internode-auth")
         defer { try? FileManager.default.removeItem(atPath: directory) }
