@@ -49,14 +49,14 @@ extension APIHandler {
             let body = encoder.envelope(results: [], time: clock() - start, sequenceNumber: sequence)
             send(Responses.json(200, body))
         }
-        var onWritten: (@Sendable (Int64, Bool) -> Void)?
+        var onWritten: (@Sendable (Int64, WriteQueue.Outcome) -> Void)?
         if wait {
-            onWritten = { sequence, written in
+            onWritten = { sequence, outcome in
                 guard once.claim() else { return }
-                if written {
-                    accepted(sequence)
-                } else {
-                    send(Responses.textError(503, "queue closed before the batch was written"))
+                switch outcome {
+                case .written: accepted(sequence)
+                case .closed: send(Responses.textError(503, "queue closed before the batch was written"))
+                case .unauthorized: send(Responses.textError(401, "unauthorized"))
                 }
             }
             let timeout = ctx.params.timeout(default: configuration.defaultTimeout)
@@ -65,7 +65,7 @@ extension APIHandler {
             }
         }
         do {
-            try writeQueue.enqueue(stmts, written: onWritten) { sequence in
+            try writeQueue.enqueue(stmts, credentials: credentials(ctx.request), written: onWritten) { sequence in
                 if !wait { accepted(sequence) }
             }
         } catch {

@@ -12,8 +12,10 @@ import Synchronization
 
 /// Queued writes (REFERENCE §4): requests are accepted at once with a sequence number, gathered into
 /// batches of `batchSize` requests or whatever arrived within `timeout` of a batch's first request, and each
-/// batch is written as ONE execute request, batches one at a time in arrival order. A failed batch is retried
-/// every `retryInterval` until it is written or the queue is shut down.
+/// batch is written as ONE execute request, batches one at a time in arrival order. A batch holds the requests
+/// of one client identity and carries its credentials to the leader. A failed batch is retried every
+/// `retryInterval` until it is written or the queue is shut down; a batch whose credentials the leader
+/// refuses is dropped (retrying cannot help).
 ///
 /// Nothing here ever blocks the caller: when `capacity` requests are waiting, a new request is held (its
 /// HTTP response not sent yet) until there is room, which is how "writers block when full" looks from the
@@ -32,11 +34,23 @@ final class WriteQueue: Sendable {
     struct Item: Sendable {
         var sequence: Int64
         var statements: [Statement]
+        /// The client's credentials: a batch holds requests of one client identity only, and carries them
+        /// to the leader when it is forwarded, where they are checked again (REFERENCE §6).
+        var credentials: Credentials? = nil
         /// When it entered the queue (monotonic seconds).
         var arrival: Double
-        /// Called with its sequence number once the batch holding it is written (true), or given up at
-        /// shutdown (false).
-        var written: (@Sendable (Int64, Bool) -> Void)?
+        /// Called with its sequence number once the batch holding it is written, given up at shutdown, or
+        /// refused by the leader.
+        var written: (@Sendable (Int64, Outcome) -> Void)?
+    }
+
+    /// What became of a queued request's batch.
+    enum Outcome: Sendable, Equatable {
+        case written
+        /// The queue shut down before the batch could be written.
+        case closed
+        /// The leader refused the credentials the batch carried.
+        case unauthorized
     }
 
     /// Rejected requests.
@@ -82,13 +96,15 @@ final class WriteQueue: Sendable {
     /// Queues `statements`. `accepted` is called with the request's sequence number once it is in the queue
     /// (at once unless the queue is full); `written` later, when its batch has been written.
     func enqueue(
-        _ statements: [Statement], written: (@Sendable (Int64, Bool) -> Void)?, accepted: @escaping @Sendable (Int64) -> Void
+        _ statements: [Statement], credentials: Credentials? = nil, written: (@Sendable (Int64, Outcome) -> Void)?,
+        accepted: @escaping @Sendable (Int64) -> Void
     ) throws(Refusal) {
         let now = MonotonicClock.seconds()
         let result: Int64? = try state.withLock { (s: inout State) throws(Refusal) -> Int64? in
             guard !s.closing else { throw .closed }
             s.nextSequence += 1
-            let item = Item(sequence: s.nextSequence, statements: statements, arrival: now, written: written)
+            let item = Item(
+                sequence: s.nextSequence, statements: statements, credentials: credentials, arrival: now, written: written)
             if s.pendingCount < settings.capacity && s.overflowCount == 0 {
                 s.pending.append(item)
                 return item.sequence
@@ -132,7 +148,7 @@ final class WriteQueue: Sendable {
             s.overflowHead = 0
             return left
         }
-        for item in items { item.written?(item.sequence, false) }
+        for item in items { item.written?(item.sequence, .closed) }
     }
 
     /// Starts writing the next batch if one is due and none is in flight; otherwise arms the timer for the
@@ -150,7 +166,11 @@ final class WriteQueue: Sendable {
             let first = s.pending[s.pendingHead]
             let deadline = first.arrival + settings.timeout
             if s.pendingCount >= settings.batchSize || now >= deadline || s.closing {
-                let end = min(s.pendingHead + settings.batchSize, s.pending.count)
+                var end = min(s.pendingHead + settings.batchSize, s.pending.count)
+                // One client identity per batch: its credentials travel with the batch.
+                if let split = s.pending[s.pendingHead..<end].firstIndex(where: { $0.credentials != first.credentials }) {
+                    end = split
+                }
                 let batch = Array(s.pending[s.pendingHead..<end])
                 s.pendingHead = end
                 if s.pendingHead > 1024 && s.pendingHead * 2 > s.pending.count {
@@ -191,11 +211,12 @@ final class WriteQueue: Sendable {
         var statements: [Statement] = []
         for item in batch { statements.append(contentsOf: item.statements) }
         if statements.isEmpty {
-            finish(batch, written: true)
+            finish(batch, .written)
             return
         }
-        // Written with no client credentials, as rqlite does; forwarded to the leader when needed.
-        let request = ExecuteRequest(statements: statements, transaction: settings.transaction)
+        // Forwarded to the leader when needed, with the credentials of the batch's client.
+        var request = ExecuteRequest(statements: statements, transaction: settings.transaction)
+        request.credentials = batch.first?.credentials
         attempt(request, batch)
     }
 
@@ -204,11 +225,15 @@ final class WriteQueue: Sendable {
             switch result {
             case .success:
                 // Per-statement SQL errors count as written; they are never reported.
-                finish(batch, written: true)
+                finish(batch, .written)
+            case .failure(.message("unauthorized")):
+                // The leader refused the batch's credentials: retrying cannot help, and would hold every
+                // later batch behind this one. Its requests are answered as not written.
+                finish(batch, .unauthorized)
             case .failure:
                 let giveUp = state.withLock { $0.closing && MonotonicClock.seconds() >= $0.drainDeadline }
                 if giveUp {
-                    finish(batch, written: false)
+                    finish(batch, .closed)
                     return
                 }
                 timers.asyncAfter(deadline: .now() + settings.retryInterval) { [self] in
@@ -218,12 +243,12 @@ final class WriteQueue: Sendable {
         }
     }
 
-    private func finish(_ batch: [Item], written: Bool) {
+    private func finish(_ batch: [Item], _ outcome: Outcome) {
         state.withLock { s in
             s.busy = false
-            if written, let last = batch.last?.sequence, last > s.highestWritten { s.highestWritten = last }
+            if outcome == .written, let last = batch.last?.sequence, last > s.highestWritten { s.highestWritten = last }
         }
-        for item in batch { item.written?(item.sequence, written) }
+        for item in batch { item.written?(item.sequence, outcome) }
         // Asynchronously: a node that completes at once must not grow the stack batch after batch.
         timers.async { [self] in pump() }
     }

@@ -219,5 +219,17 @@ import TestSupport
             try HTTP.get(follower.httpPort, "/db/query?level=none&q=" + percentEncode("SELECT COUNT(*) FROM t"), headers: writer)
                 .text.contains("[[1]]")
         })
+
+        // Queued writes on the follower carry their client's credentials to the leader: an authorised
+        // batch is written; a batch the leader refuses is dropped (401 with `wait`) without holding up
+        // the batches behind it.
+        let queued = try HTTP.post(follower.httpPort, "/db/execute?queue&wait", json: #"["INSERT INTO t VALUES(6)"]"#, headers: writer)
+        #expect(queued.status == 200 && queued.text.contains("sequence_number"), "\(queued.status) \(queued.text)")
+        let refusedQueued = try HTTP.post(follower.httpPort, "/db/execute?queue&wait", json: #"["INSERT INTO t VALUES(7)"]"#, headers: local)
+        #expect(refusedQueued.status == 401 && refusedQueued.text == "unauthorized\n", "\(refusedQueued.status) \(refusedQueued.text)")
+        let queuedAgain = try HTTP.post(follower.httpPort, "/db/execute?queue&wait", json: #"["INSERT INTO t VALUES(8)"]"#, headers: writer)
+        #expect(queuedAgain.status == 200, "\(queuedAgain.status) \(queuedAgain.text)")
+        let values = try HTTP.get(leader.httpPort, "/db/query?level=strong&q=" + percentEncode("SELECT v FROM t ORDER BY v"), headers: writer).text
+        #expect(values.contains("[[1],[6],[8]]"), "queued writes: \(values)")
     }
 }
