@@ -12,9 +12,10 @@ import Transport
 ///
 /// Creating: on the worker thread, a read transaction on `snapshotConnection` pins the database at the
 /// applied index (an instant: no copy, no lock on writers), RaftCore compacts its log to that index, and a
-/// background thread copies the pinned view with SQLite's backup API into the snapshot store. Writes go on
-/// during the copy (WAL). Once the snapshot is durable the worker trims the durable log, keeping
-/// `trailingLogs` entries, and prunes older snapshots (leased ones survive until their transfer ends).
+/// background thread copies the pinned view with SQLite's backup API into the snapshot store, writing it
+/// back to disk step by step, seals it (fsync, rename) and prunes older snapshots (leased ones survive
+/// until their transfer ends). Writes go on during the copy (WAL). Once the snapshot is durable the worker
+/// trims the durable log, keeping `trailingLogs` entries. Nothing on the worker grows with the database.
 ///
 /// Streaming: a `.snapshot` message from the core is not sent inline. A background thread leases the
 /// snapshot and streams its file in checksummed chunks (calls), then sends the metadata; the receiver
@@ -22,6 +23,9 @@ import Transport
 /// hands the core the InstallSnapshot message, whose persist and restore actions swap the database.
 extension RaftWorker {
     static let chunkSize = 1 << 20
+    /// A snapshot copy is written back to disk every this many bytes (see `Connection.backup`), so the
+    /// log's fdatasync never queues behind the whole file's writeback.
+    static let snapshotWriteBackBytes = 8 << 20
 
     // MARK: Creating
 
@@ -69,9 +73,13 @@ extension RaftWorker {
             do {
                 let tmp = try store.beginWrite(meta)
                 do {
-                    try connection.backup(to: tmp + "/db.sqlite")
+                    try connection.backup(to: tmp + "/db.sqlite", writeBackBytes: Self.snapshotWriteBackBytes)
                     try? connection.run("COMMIT")
-                    outcome = .success(try store.commit(tmp, meta))
+                    let name = try store.commit(tmp, meta)
+                    // The new snapshot is durable: older ones can go, here rather than on the worker —
+                    // deleting a file of gigabytes takes the filesystem a while.
+                    store.prune(keep: 1)
+                    outcome = .success(name)
                 } catch {
                     try? connection.run("ROLLBACK")
                     store.abort(tmp)
@@ -112,7 +120,6 @@ extension RaftWorker {
             } catch {
                 logger.error("log compaction failed", metadata: ["error": "\(error)"])
             }
-            snapshots.prune(keep: 1)
             lastSnapshot = (name, Date(), seconds)
             WorkerMetrics.snapshotsTaken.increment()
             counters.snapshots += 1
@@ -211,7 +218,8 @@ extension RaftWorker {
         do {
             try fsm.restore(from: snapshots.databasePath(name))
             for member in fsm.members { book.record(member) }
-            snapshots.prune(keep: 1)
+            let store = snapshots
+            Thread.detachNewThread { store.prune(keep: 1) }
             WorkerMetrics.snapshotsInstalled.increment()
             counters.restores += 1
             logger.info("installed snapshot", metadata: ["raft.snapshot": "\(name)"])

@@ -99,21 +99,49 @@ final class SnapshotStore: Sendable {
         if delete { remove(name) }
     }
 
-    /// Deletes every snapshot but the newest `keep`; leased ones go when their last lease ends.
+    /// Deletes every snapshot but the newest `keep`; leased ones go when their last lease ends. Takes as
+    /// long as deleting the files does: call it off the Raft worker.
     func prune(keep: Int = 1) {
         let all = list()
         for (name, _) in all.dropLast(keep) {
             let now = state.withLock { s -> Bool in
-                s.doomed.insert(name)
+                // Whoever dooms a snapshot first deletes it (or its last lease's release does).
+                guard s.doomed.insert(name).inserted else { return false }
                 return s.leases[name] == nil
             }
             if now { remove(name) }
         }
     }
 
+    /// Takes the snapshot out of the store at once (renamed to a `.tmp` name, which `list` skips and a
+    /// restart sweeps), then deletes its files in slices.
     private func remove(_ name: String) {
-        try? FileManager.default.removeItem(atPath: path(name))
+        let doomed = path(name) + "-\(UInt64.random(in: 0...UInt64.max)).tmp"
+        let target = rename(path(name), doomed) == 0 ? doomed : path(name)
         state.withLock { _ = $0.doomed.remove(name) }
+        Self.removeGradually(target + "/db.sqlite")
+        try? FileManager.default.removeItem(atPath: target)
+    }
+
+    static let deletionSlice: Int64 = 64 << 20
+
+    /// Deletes a possibly huge file by cutting it down `deletionSlice` bytes at a time before unlinking it:
+    /// each cut frees a bounded number of blocks in its own journal transaction, instead of one unlink
+    /// freeing gigabytes in a transaction that the Raft log's fdatasync (same filesystem) would wait for.
+    static func removeGradually(_ path: String) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd >= 0 {
+            var st = stat()
+            if fstat(fd, &st) == 0 {
+                var size = Int64(st.st_size)
+                while size > deletionSlice {
+                    size -= deletionSlice
+                    guard ftruncate(fd, off_t(size)) == 0 else { break }
+                }
+            }
+            close(fd)
+        }
+        unlink(path)
     }
 
     func fsyncFile(_ path: String) throws {

@@ -92,7 +92,17 @@ extension Connection {
     /// this connection writes between steps), then switches the copy to rollback-journal (DELETE) mode, as
     /// rqlite's `Backup` does. An existing file at `path` is overwritten. With `vacuum`, the copy is
     /// VACUUMed afterwards.
-    public func backup(to path: String, vacuum: Bool = false) throws {
+    ///
+    /// `writeBackBytes` is for large copies taken while the disk serves latency-sensitive writes (the Raft
+    /// log's fdatasync): the copy goes in steps of about that many bytes, and after each step the pages
+    /// written so far are sent to disk (`sync_file_range`, waiting only for the previous step's writeback).
+    /// Dirty pages of the copy then stay at about two steps, so neither the kernel's dirty-page throttling
+    /// nor one final fsync of the whole file (which an ext4 journal commit of another file would queue
+    /// behind) ever has gigabytes to write. The copy is a scratch file in that mode: written with
+    /// `journal_mode=OFF` and `synchronous=OFF`, and NOT durable on return — the caller fsyncs it (and
+    /// deletes it if this throws). The copy reads one consistent view: the connection's open read
+    /// transaction if it has one, else one this call holds from the first step to the last.
+    public func backup(to path: String, vacuum: Bool = false, writeBackBytes: Int? = nil) throws {
         let db = try db()
         unlink(path)
         unlink(path + "-wal")
@@ -106,12 +116,40 @@ extension Connection {
             throw error
         }
         defer { sqlite3_close_v2(destination) }
+        var pagesPerStep: Int32 = -1
+        var writeBack: Int32 = -1
+        var pinned = false
+        defer {
+            if writeBack >= 0 { Glibc.close(writeBack) }
+            if pinned { try? run("COMMIT") }
+        }
+        if let writeBackBytes {
+            guard sqlite3_exec(destination, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF", nil, nil, nil) == SQLITE_OK else {
+                throw DatabaseError.last(destination)
+            }
+            if sqlite3_get_autocommit(db) != 0 {
+                // Steps must all read the same view; without one, every commit in between restarts the copy.
+                try run("BEGIN")
+                pinned = true
+                _ = try rawQuery("SELECT COUNT(*) FROM sqlite_master")
+            }
+            var pageSize = 4096
+            if case .integer(let size)? = try rawQuery("PRAGMA page_size").first?.first, size > 0 { pageSize = Int(size) }
+            pagesPerStep = Int32(clamping: max(1, writeBackBytes / pageSize))
+            writeBack = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+            guard writeBack >= 0 else { throw DatabaseError.code(SQLITE_CANTOPEN) }
+        }
         guard let backup = sqlite3_backup_init(destination, "main", db, "main") else {
             throw DatabaseError.last(destination)
         }
         repeat {
-            rc = sqlite3_backup_step(backup, -1)
+            rc = sqlite3_backup_step(backup, pagesPerStep)
             if rc == SQLITE_BUSY || rc == SQLITE_LOCKED { sqlite3_sleep(25) }
+            if writeBack >= 0 && raftlite_write_back(writeBack) != 0 {
+                // Only a hint to the kernel: the caller's fsync still writes whatever is left.
+                Glibc.close(writeBack)
+                writeBack = -1
+            }
         } while rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED
         let finish = sqlite3_backup_finish(backup)
         guard rc == SQLITE_DONE, finish == SQLITE_OK else { throw DatabaseError.last(destination) }

@@ -46,4 +46,9 @@ static inline void raftlite_set_deadline_handler(sqlite3 *db, int instructions, 
     }
 }
 
+/// Writes a file's dirty pages back to disk in the background (Linux `sync_file_range`): waits for the
+/// writeback started by the previous call, then starts writing every page dirtied since, without waiting.
+/// Makes nothing durable (no metadata, no cache flush): an fsync must follow. 0, or -1 with errno.
+int raftlite_write_back(int fd);
+
 #endif
