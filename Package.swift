@@ -57,8 +57,8 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "API", "SQLiteDB", "JSON", "Common", "Command", "RaftCore", "RaftWire", "Storage", "Transport", "CZlib",
-                "Backup",
+                "API", "SQLiteDB", "CSQLite", "JSON", "Common", "Command", "RaftCore", "RaftWire", "Storage", "Transport",
+                "CZlib", "Backup",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -10,13 +10,16 @@ writes a log tail (TAIL_PCT % more rows), SIGKILLs the node, restarts it and pri
 
 usage: SIZE_MB=1024 ROUNDS=2 CRASH=1 python3 bench/snapshot_stall.py
 Env: RAFTLITED [.build/debug/raftlited], SIZE_MB [400], ROUNDS [2], CRASH [0], TAIL_PCT [10],
-     KEEP=1 keeps the data directory (printed), STRACE=1 runs `strace -f -T` on the node during each
-     snapshot (fsync/fdatasync/sync_file_range/unlink, written under the data directory's parent).
+     KEEP=1 keeps the data directory (printed), TRACE=1 runs `perf trace --duration 5` on the node during
+     each snapshot (syncs, writes, truncates, unlinks, renames taking 5 ms or more: trace-<round>.txt
+     next to the data directory; use with KEEP=1).
 Every process it starts is stopped by PID on exit; the data directory is removed unless KEEP=1.
 """
+import collections
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,7 +35,7 @@ SIZE_MB = int(os.environ.get("SIZE_MB", "400"))
 ROUNDS = int(os.environ.get("ROUNDS", "2"))
 CRASH = os.environ.get("CRASH", "0") == "1"
 TAIL_PCT = int(os.environ.get("TAIL_PCT", "10"))
-STRACE = os.environ.get("STRACE", "0") == "1"
+TRACE = os.environ.get("TRACE", "0") == "1"
 ROW_BYTES = 4000
 ROWS_PER_REQUEST = 2000
 PAYLOAD = "replace(hex(zeroblob(500)), '00', printf('%08d', x))"
@@ -137,6 +140,24 @@ class Writer(threading.Thread):
         return [l for (t, l) in list(self.samples) if (a <= t < b) or (t < a and t + l > a)]
 
 
+def summarize_trace(path, a_ms, b_ms):
+    """Durations of the Raft worker's log fdatasyncs (the thread and fd with the most fdatasyncs) inside
+    and outside the snapshot window; perf trace's times count from its first event (~ its start)."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"\s*([\d.]+) \(\s*([\d.]+) ms\): \S+/(\d+) (\w+)\(fd: (\d+)", line)
+            if m and m[4] == "fdatasync":
+                rows.append((float(m[1]), float(m[2]), (m[3], m[5])))
+    if not rows:
+        return
+    log = collections.Counter(r[2] for r in rows).most_common(1)[0][0]
+    inside = [r[1] for r in rows if r[2] == log and a_ms <= r[0] <= b_ms]
+    outside = [r[1] for r in rows if r[2] == log and not a_ms <= r[0] <= b_ms]
+    for label, xs in (("outside", outside), ("during", inside)):
+        print(f"  log fdatasync {label}: n={len(xs)} p50={pct(xs, 0.5):.2f} p99={pct(xs, 0.99):.2f} max={max(xs, default=0):.2f} ms")
+
+
 def pct(values, p):
     if not values:
         return 0.0
@@ -167,14 +188,17 @@ def main():
             while len(w.samples) < 200:
                 time.sleep(0.01)
             tracer = None
-            if STRACE:
-                trace_path = os.path.join(root, f"strace-{rnd}.txt")
+            if TRACE:
+                trace_path = os.path.join(root, f"trace-{rnd}.txt")
                 tracer = subprocess.Popen(
-                    ["strace", "-f", "-T", "-tt", "-e", "trace=fsync,fdatasync,sync_file_range,unlink,unlinkat,rename,renameat",
-                     "-o", trace_path, "-p", str(p.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    ["perf", "trace", "-p", str(p.pid), "--duration", os.environ.get("TRACE_MS", "5"), "-o", trace_path,
+                     "-e", "fsync,fdatasync,sync_file_range,ftruncate,unlink,unlinkat,rename,renameat,write,pwrite64"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 started.append(tracer)
+                traced_at = time.time()
                 time.sleep(1)
             a = time.time()
+            print(f"  snapshot {rnd} POST at {time.strftime('%H:%M:%S', time.localtime(a))}.{int(a % 1 * 1000):03d}", flush=True)
             status, text = request(http_port, "POST", "/snapshot")
             b = time.time()
             n = len(w.samples)
@@ -182,12 +206,14 @@ def main():
                 time.sleep(0.01)
             if tracer:
                 stop(tracer, signal.SIGINT)
+                summarize_trace(trace_path, (a - traced_at) * 1000, (b - traced_at) * 1000)
             w.running = False
             w.join()
             during, outside = w.latencies(a, b), w.latencies(0, a)
             worst = max(((l, t) for (t, l) in w.samples if (a <= t < b) or (t < a and t + l > a)), default=(0, a))
             print(f"RESULT round={rnd} snapshot_status={status} snapshot_seconds={b - a:.2f} "
-                  f"write_p50_ms_outside={pct(outside, 0.5) * 1000:.1f} write_p50_ms_during={pct(during, 0.5) * 1000:.1f} "
+                  f"write_p50_ms_outside={pct(outside, 0.5) * 1000:.1f} write_p99_ms_outside={pct(outside, 0.99) * 1000:.1f} "
+                  f"write_max_ms_outside={max(outside, default=0) * 1000:.1f} write_p50_ms_during={pct(during, 0.5) * 1000:.1f} "
                   f"write_p99_ms_during={pct(during, 0.99) * 1000:.1f} write_max_ms_during={worst[0] * 1000:.1f} "
                   f"max_at_s={worst[1] - a:.2f} writes_during={len(during)} failures={len(w.failures)}", flush=True)
             slow = sorted(((t - a, l) for (t, l) in w.samples if a <= t < b and l > 0.02))

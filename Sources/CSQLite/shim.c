@@ -25,3 +25,22 @@ int raftlite_write_back(int fd) {
     return 0;  // elsewhere the final fsync does all the writing
 #endif
 }
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int raftlite_lower_thread_priority(int nice_value, int io_level) {
+#ifdef __linux__
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    int rc = setpriority(PRIO_PROCESS, (id_t)tid, nice_value);
+    if (io_level >= 0) {
+        // IOPRIO_WHO_PROCESS = 1, class best-effort = 2 (shifted by 13), level 0-7.
+        if (syscall(SYS_ioprio_set, 1, tid, (2 << 13) | io_level) != 0) rc = -1;
+    }
+    return rc;
+#else
+    (void)nice_value; (void)io_level;
+    return 0;
+#endif
+}

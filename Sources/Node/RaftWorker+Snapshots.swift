@@ -1,4 +1,5 @@
 import API
+import CSQLite
 import CZlib
 import Command
 import Foundation
@@ -25,7 +26,7 @@ extension RaftWorker {
     static let chunkSize = 1 << 20
     /// A snapshot copy is written back to disk every this many bytes (see `Connection.backup`), so the
     /// log's fdatasync never queues behind the whole file's writeback.
-    static let snapshotWriteBackBytes = 8 << 20
+    static let snapshotWriteBackBytes = 4 << 20
 
     // MARK: Creating
 
@@ -70,6 +71,9 @@ extension RaftWorker {
         let started = Date()
         Thread.detachNewThread { [self] in
             var outcome: Result<String, Error>
+            // Background work: on a small machine the copy yields CPU and disk time to the worker (nice 10,
+            // lowest best-effort IO level, which BFQ honours; mq-deadline orders IO classes only).
+            _ = raftlite_lower_thread_priority(10, 7)
             do {
                 let tmp = try store.beginWrite(meta)
                 do {

@@ -4,7 +4,8 @@
 #include <stdint.h>
 
 // Shims for the parts of SQLite's C API that Swift cannot call directly:
-// macros that expand to casts (SQLITE_TRANSIENT) and variadic functions.
+// macros that expand to casts (SQLITE_TRANSIENT) and variadic functions; plus the few Linux calls that
+// Glibc's Swift overlay leaves out (sync_file_range, per-thread priorities).
 
 /// sqlite3_bind_text with SQLITE_TRANSIENT: SQLite copies the bytes before returning.
 static inline int raftlite_bind_text(sqlite3_stmt *stmt, int index, const char *text, int nbytes) {
@@ -50,5 +51,9 @@ static inline void raftlite_set_deadline_handler(sqlite3 *db, int instructions, 
 /// writeback started by the previous call, then starts writing every page dirtied since, without waiting.
 /// Makes nothing durable (no metadata, no cache flush): an fsync must follow. 0, or -1 with errno.
 int raftlite_write_back(int fd);
+
+/// Lowers the calling thread's CPU priority (nice value) and, when `io_level` is 0-7, puts its IO in the
+/// best-effort class at that level (7 = lowest). For background copies. 0, or -1 if either failed.
+int raftlite_lower_thread_priority(int nice_value, int io_level);
 
 #endif
