@@ -17,9 +17,11 @@ int raftlite_deadline_progress_handler(void *context) {
 
 int raftlite_write_back(int fd) {
     // Waits for the writeback started last time, then starts writing every page dirtied since, without
-    // waiting for it: at most two steps of data are ever in flight or dirty.
+    // waiting for it: at most two steps of data are ever in flight or dirty. Then drops the pages whose
+    // writeback is done (dirty and in-flight pages are skipped): they are reused for the next step.
 #ifdef __linux__
-    return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE);
+    if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE) != 0) return -1;
+    return posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0 ? 0 : -1;
 #else
     (void)fd;
     return 0;  // elsewhere the final fsync does all the writing

@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import SQLiteDB
 import Storage
@@ -50,7 +51,11 @@ enum CleanShutdown {
     }
 
     /// Copies `source` to `destination` through a temporary file renamed into place, reporting bytes
-    /// done of total. Not synced: a database without a clean-shutdown marker is rebuilt anyway.
+    /// done of total. Not synced: a database without a clean-shutdown marker is rebuilt anyway. The copy
+    /// is written back as it goes and its pages dropped from the cache once on disk
+    /// (`raftlite_write_back`): fresh page-cache pages for gigabytes cost more than the disk writes
+    /// (measured 3.3-4.5 s against 0.7-1.0 s for 1 GiB here), and the first fsync of the database (its
+    /// switch to WAL mode) then finds nothing left to write.
     static func copyFile(_ source: String, to destination: String, progress: (Int64, Int64) -> Void) throws {
         let tmp = destination + ".restore.tmp"
         func failure(_ what: String, _ path: String) -> NodeError {
@@ -79,6 +84,7 @@ enum CleanShutdown {
                     written += w
                 }
                 done += Int64(n)
+                _ = raftlite_write_back(output)  // only a hint: the data is written either way
                 progress(done, max(total, done))
             }
         } catch {
@@ -90,12 +96,27 @@ enum CleanShutdown {
         guard rename(tmp, destination) == 0 else { throw failure("rename", tmp) }
     }
 
-    /// Deletes the database and its WAL files, so the node rebuilds it from the snapshot and the log.
+    /// Removes the database and its WAL files, so the node rebuilds it from the snapshot and the log.
+    /// They are renamed aside at once (`<db>.discarded*`) and deleted by a background thread, a slice at a
+    /// time: unlinking gigabytes took ~0.8 s of a 1 GiB restart, which can copy the snapshot meanwhile.
     static func discardDatabase(_ dbPath: String) throws {
+        var doomed: [String] = []
         for suffix in ["", "-wal", "-shm", "-journal", ".restore.tmp"] {
-            if unlink(dbPath + suffix) != 0 && errno != ENOENT {
+            let aside = dbPath + ".discarded" + suffix
+            if rename(dbPath + suffix, aside) == 0 {
+                doomed.append(aside)
+            } else if errno != ENOENT {
                 throw NodeError.openFailed("cannot remove \(dbPath + suffix): \(String(cString: strerror(errno)))")
             }
         }
+        if !doomed.isEmpty { Thread.detachNewThread { [doomed] in for path in doomed { SnapshotStore.removeGradually(path) } } }
+    }
+
+    /// Deletes what an earlier `discardDatabase` left behind (the process stopped before its deletion
+    /// ended), in the background.
+    static func sweepDiscarded(_ dbPath: String) {
+        let leftovers = ["", "-wal", "-shm", "-journal", ".restore.tmp"].map { dbPath + ".discarded" + $0 }
+            .filter { FileManager.default.fileExists(atPath: $0) }
+        if !leftovers.isEmpty { Thread.detachNewThread { for path in leftovers { SnapshotStore.removeGradually(path) } } }
     }
 }

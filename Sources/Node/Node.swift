@@ -176,7 +176,12 @@ public final class Node: @unchecked Sendable {
                     func caughtUp(_ view: RaftView) -> Bool {
                         view.appliedIndex >= replayTo || (view.leaderID != nil && view.appliedIndex >= view.commitIndex)
                     }
+                    let began = Date()
                     while !caughtUp(raft) && status.phase == .replayingLog { Thread.sleep(forTimeInterval: 0.01) }
+                    logger.info("log replayed", metadata: [
+                        "raft.from": "\(replayFrom)", "raft.applied": "\(raft.appliedIndex)",
+                        "seconds": "\(RaftWorker.seconds(since: began))",
+                    ])
                     update {
                         if $0.phase == .replayingLog { $0.phase = .ready }
                         $0.replay = nil

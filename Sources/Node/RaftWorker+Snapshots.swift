@@ -79,11 +79,7 @@ extension RaftWorker {
                 do {
                     try connection.backup(to: tmp + "/db.sqlite", writeBackBytes: Self.snapshotWriteBackBytes)
                     try? connection.run("COMMIT")
-                    let name = try store.commit(tmp, meta)
-                    // The new snapshot is durable: older ones can go, here rather than on the worker —
-                    // deleting a file of gigabytes takes the filesystem a while.
-                    store.prune(keep: 1)
-                    outcome = .success(name)
+                    outcome = .success(try store.commit(tmp, meta))
                 } catch {
                     try? connection.run("ROLLBACK")
                     store.abort(tmp)
@@ -94,6 +90,9 @@ extension RaftWorker {
             }
             let result = outcome
             events.push(.run { w in w.snapshotWritten(meta, result, seconds: Date().timeIntervalSince(started)) })
+            // Once the new snapshot is durable older ones can go: here, not on the worker, and after the
+            // snapshot is reported — deleting a file of gigabytes keeps the filesystem busy for a while.
+            if case .success = result { store.prune(keep: 1) }
         }
     }
 

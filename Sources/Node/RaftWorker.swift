@@ -119,26 +119,35 @@ final class RaftWorker: @unchecked Sendable {
         log = try SegmentedLog(directory: raftDir + "/log")
         let dbPath = dataDirectory + "/db.sqlite"
         var startCounters = StoreCounters()
+        CleanShutdown.sweepDiscarded(dbPath)
         let reused = try CleanShutdown.consume(raftDir: raftDir, dbPath: dbPath)
         if reused {
             logger.info("reusing the database left by a clean shutdown")
         } else if FileManager.default.fileExists(atPath: dbPath) {
             // Not left by a clean shutdown: the database is rebuilt from the newest snapshot and the log.
             logger.info("the database was not closed cleanly: rebuilding it from the snapshot and the log")
+            let began = Date()
             try CleanShutdown.discardDatabase(dbPath)
+            logger.info("discarded the database files", metadata: ["seconds": "\(Self.seconds(since: began))"])
         }
         snapshots = try SnapshotStore(directory: raftDir + "/snapshots")
         if !FileManager.default.fileExists(atPath: dbPath), let latest = snapshots.latest() {
             // No database: start from a plain copy of the newest snapshot's file — sequential IO at disk
             // speed, where the backup API below sends every page through the WAL and a checkpoint.
             logger.info("restoring the database from snapshot", metadata: ["raft.snapshot": "\(latest.name)"])
+            let began = Date()
+            var copied: Int64 = 0
             try CleanShutdown.copyFile(snapshots.databasePath(latest.name), to: dbPath) { done, total in
+                copied = done
                 progress(NodeStatus.Progress(label: "restoring snapshot \(latest.name)", done: done, total: total, unit: "bytes"))
             }
             progress(nil)
             startCounters.restores += 1
+            logger.info("copied the snapshot's database", metadata: ["bytes": "\(copied)", "seconds": "\(Self.seconds(since: began))"])
         }
+        let opening = Date()
         fsm = try StateMachine(path: dbPath, foreignKeys: foreignKeys)
+        logger.info("opened the database", metadata: ["raft.applied": "\(fsm.appliedIndex)", "seconds": "\(Self.seconds(since: opening))"])
 
         try PeersRecovery.runIfRequested(raftDir: raftDir, log: log, stable: stable, fsm: fsm, snapshots: snapshots, logger: logger)
         let latest = snapshots.latest()
@@ -218,6 +227,9 @@ final class RaftWorker: @unchecked Sendable {
         counters = startCounters
         publish()
     }
+
+    /// Seconds since `date`, to the millisecond, for log lines.
+    static func seconds(since date: Date) -> String { String(format: "%.3f", Date().timeIntervalSince(date)) }
 
     /// Whether this node has any Raft state (restarted with existing data: `-join` and
     /// `-bootstrap-expect` are then ignored, as in rqlite).

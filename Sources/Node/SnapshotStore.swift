@@ -19,9 +19,16 @@ final class SnapshotStore: Sendable {
     init(directory: String) throws {
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        // Leftovers of interrupted writes or transfers are never complete snapshots.
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasSuffix(".tmp") {
-            try? FileManager.default.removeItem(atPath: directory + "/" + name)
+        // Leftovers of interrupted writes, transfers or deletions are never complete snapshots. They may
+        // hold gigabytes: deleted in the background, each under a name nothing else will use.
+        let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".tmp") }
+        if !leftovers.isEmpty {
+            Thread.detachNewThread {
+                for name in leftovers {
+                    SnapshotStore.removeGradually(directory + "/" + name + "/db.sqlite")
+                    try? FileManager.default.removeItem(atPath: directory + "/" + name)
+                }
+            }
         }
     }
 
@@ -123,9 +130,10 @@ final class SnapshotStore: Sendable {
         try? FileManager.default.removeItem(atPath: target)
     }
 
-    static let deletionSlice: Int64 = 64 << 20
+    static let deletionSlice: Int64 = 16 << 20
 
-    /// Deletes a possibly huge file by cutting it down `deletionSlice` bytes at a time before unlinking it:
+    /// Deletes a possibly huge file by cutting it down `deletionSlice` bytes at a time before unlinking it
+    /// (a log fdatasync during a 1 GiB delete measured up to 52-89 ms with a plain unlink, 7-28 ms this way):
     /// each cut frees a bounded number of blocks in its own journal transaction, instead of one unlink
     /// freeing gigabytes in a transaction that the Raft log's fdatasync (same filesystem) would wait for.
     static func removeGradually(_ path: String) {

@@ -162,6 +162,10 @@ import TestSupport
             #expect(storm.progressSamples > 0, "recovery took \(storm.recoveringSeconds)s but /status never showed progress")
         }
         #expect(try digest(httpPort) == expected, "rows lost or changed by the crash")
+        // The crashed database's files were renamed aside and are deleted in the background.
+        #expect(eventually(timeout: 60) {
+            !((try? FileManager.default.contentsOfDirectory(atPath: data)) ?? []).contains { $0.hasPrefix("db.sqlite.discarded") }
+        }, "\((try? FileManager.default.contentsOfDirectory(atPath: data)) ?? [])")
         #expect(node.stop() == 0)
     }
 

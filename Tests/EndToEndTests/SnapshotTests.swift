@@ -31,6 +31,10 @@ import TestSupport
         // A forced snapshot compacts everything applied so far; then nothing is left to snapshot.
         #expect(try HTTP.request(port, "POST", "/snapshot").status == 200)
         #expect(try HTTP.request(port, "POST", "/snapshot").status == 204)
+        // Older snapshots are deleted (in the background, once the new one is sealed): one is left.
+        let snapshotDir = cluster.directory + "/node\(leader + 1)/raft/snapshots"
+        #expect(eventually(timeout: 10) { ((try? FileManager.default.contentsOfDirectory(atPath: snapshotDir)) ?? []).count == 1 },
+            "\((try? FileManager.default.contentsOfDirectory(atPath: snapshotDir)) ?? [])")
 
         let late = try RaftliteProcess(
             dataDirectory: cluster.directory + "/late", nodeID: "late",

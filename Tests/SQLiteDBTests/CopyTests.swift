@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import SQLiteDB
@@ -106,6 +107,49 @@ import Testing
         try source.backup(to: path, vacuum: true)
         let again = try Connection.open(path: path, mode: .readOnly)
         #expect(try select(again, "SELECT COUNT(*) FROM foo").values == [[.integer(0)]])
+    }
+
+    /// A copy in many small steps with write-back reads one view of the database, whatever another
+    /// connection commits meanwhile, and leaves no transaction open behind it.
+    @Test func backupInStepsWithWriteBack() throws {
+        let dir = TempDir()
+        let source = try populated(dir)
+        _ = try source.execute([stmt("CREATE TABLE big (id INTEGER PRIMARY KEY, v BLOB)")])
+        for _ in 0..<20 {
+            _ = try source.execute([stmt("INSERT INTO big(v) SELECT randomblob(4000) FROM (SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5)")])
+        }
+        let before = try source.dump()
+        // Another connection commits row after row while the copy runs, 4 pages per step.
+        let writer = try Connection.open(path: dir.file("src.sqlite"))
+        let stop = Atomic<Bool>(false)
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) let w = writer
+        Thread.detachNewThread {
+            var n = 0
+            while !stop.load(ordering: .relaxed) && n < 100_000 {
+                _ = try? w.execute([stmt("INSERT INTO big(v) VALUES(randomblob(4000))")])
+                n += 1
+            }
+            done.signal()
+        }
+        let path = dir.file("steps.sqlite")
+        try source.backup(to: path, writeBackBytes: 16 << 10)
+        stop.store(true, ordering: .relaxed)
+        done.wait()
+        let header = Connection.readPrefix(path, count: 20) ?? []
+        #expect(!Connection.isWALModeEnabled(header))  // rollback-journal copy
+        let copy = try Connection.open(path: path, mode: .readOnly)
+        #expect(try copy.integrityCheck(full: true) == "ok")
+        let copied = try select(copy, "SELECT COUNT(*) FROM big").values.first?.first
+        guard case .integer(let rows)? = copied else { Issue.record("no count: \(String(describing: copied))"); return }
+        #expect(rows >= 100)
+        if rows == 100 { #expect(try copy.dump() == before) }
+        // The read transaction pinned for the copy is over: the source sees the writer's rows.
+        let now = try select(source, "SELECT COUNT(*) FROM big").values.first?.first
+        guard case .integer(let total)? = now else { Issue.record("no count"); return }
+        #expect(total >= rows)
+        _ = try source.execute([stmt("INSERT INTO big(v) VALUES(1)")])
+        #expect(try select(writer, "SELECT COUNT(*) FROM big WHERE v = 1").values == [[.integer(1)]])
     }
 
     @Test func serializeAndDeserialize() throws {
