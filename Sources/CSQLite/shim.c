@@ -15,15 +15,17 @@ int raftlite_deadline_progress_handler(void *context) {
     return raftlite_monotonic_ns() >= deadline ? 1 : 0;
 }
 
-int raftlite_write_back(int fd) {
+int raftlite_write_back(int fd, int drop) {
     // Waits for the writeback started last time, then starts writing every page dirtied since, without
-    // waiting for it: at most two steps of data are ever in flight or dirty. Then drops the pages whose
-    // writeback is done (dirty and in-flight pages are skipped): they are reused for the next step.
+    // waiting for it: at most two steps of data are ever in flight or dirty. With `drop`, then drops the
+    // pages whose writeback is done (dirty and in-flight pages are skipped): they are reused next step.
 #ifdef __linux__
     if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE) != 0) return -1;
+    if (!drop) return 0;
     return posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0 ? 0 : -1;
 #else
     (void)fd;
+    (void)drop;
     return 0;  // elsewhere the final fsync does all the writing
 #endif
 }

@@ -84,7 +84,7 @@ enum CleanShutdown {
                     written += w
                 }
                 done += Int64(n)
-                _ = raftlite_write_back(output)  // only a hint: the data is written either way
+                _ = raftlite_write_back(output, 1)  // only a hint: the data is written either way
                 progress(done, max(total, done))
             }
         } catch {

@@ -98,8 +98,7 @@ extension Connection {
     /// written so far are sent to disk (`sync_file_range`, waiting only for the previous step's writeback).
     /// Dirty pages of the copy then stay at about two steps, so neither the kernel's dirty-page throttling
     /// nor one final fsync of the whole file (which an ext4 journal commit of another file would queue
-    /// behind) ever has gigabytes to write; pages already on disk are dropped from the page cache, so the
-    /// copy does not evict the live database's pages either. The copy is a scratch file in that mode:
+    /// behind) ever has gigabytes to write. The copy is a scratch file in that mode:
     /// written with `journal_mode=OFF` and `synchronous=OFF`, and NOT durable on return — the caller
     /// fsyncs it (and deletes it if this throws). The copy reads one consistent view: the connection's open read
     /// transaction if it has one, else one this call holds from the first step to the last.
@@ -146,7 +145,7 @@ extension Connection {
         repeat {
             rc = sqlite3_backup_step(backup, pagesPerStep)
             if rc == SQLITE_BUSY || rc == SQLITE_LOCKED { sqlite3_sleep(25) }
-            if writeBack >= 0 && raftlite_write_back(writeBack) != 0 {
+            if writeBack >= 0 && raftlite_write_back(writeBack, 0) != 0 {
                 // Only a hint to the kernel: the caller's fsync still writes whatever is left.
                 Glibc.close(writeBack)
                 writeBack = -1

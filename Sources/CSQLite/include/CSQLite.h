@@ -48,11 +48,11 @@ static inline void raftlite_set_deadline_handler(sqlite3 *db, int instructions, 
 }
 
 /// Writes a file being copied back to disk as it grows (Linux `sync_file_range`): waits for the writeback
-/// started by the previous call, starts writing every page dirtied since without waiting, then drops the
-/// pages already on disk from the page cache (`POSIX_FADV_DONTNEED`), so the copy streams through a
-/// window of about two calls' worth of memory. Makes nothing durable (no metadata, no cache flush): an
-/// fsync must follow. 0, or -1 with errno.
-int raftlite_write_back(int fd);
+/// started by the previous call and starts writing every page dirtied since, without waiting. With `drop`,
+/// the pages already on disk then leave the page cache (`POSIX_FADV_DONTNEED`), so the copy streams
+/// through a window of about two calls' worth of memory. Makes nothing durable (no metadata, no cache
+/// flush): an fsync must follow. 0, or -1 with errno.
+int raftlite_write_back(int fd, int drop);
 
 /// Lowers the calling thread's CPU priority (nice value) and, when `io_level` is 0-7, puts its IO in the
 /// best-effort class at that level (7 = lowest). For background copies. 0, or -1 if either failed.
