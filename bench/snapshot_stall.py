@@ -249,7 +249,7 @@ def main():
             with open(log_path, "rb") as f:
                 f.seek(mark)
                 for line in f.read().decode(errors="replace").splitlines():
-                    if any(k in line for k in ("restor", "rebuild", "replay", "applied", "ready", "leader", "open", "discard", "copied")):
+                    if os.environ.get("ALL_LOG") == "1" or any(k in line for k in ("restor", "rebuild", "replay", "applied", "ready", "leader", "open", "discard", "copied")):
                         print("  LOG " + line[:220])
         stop(p)
     finally:

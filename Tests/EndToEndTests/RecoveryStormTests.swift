@@ -151,6 +151,11 @@ import TestSupport
         storm.finish(afterReady: crashReady)
         #expect(crashReady, "not ready after a crash: \(node.log)")
         figure("crash_restart_ready_seconds", String(format: "%.2f", crashSeconds))
+        // The rebuild's steps with their durations (discard, copy, open, replay).
+        for line in node.log.split(separator: "\n") where ["discarded the database files", "copied the snapshot's database",
+            "opened the database", "log replayed"].contains(where: { line.contains($0) }) {
+            print("LOG \(line)")
+        }
         figure("crash_phases_seen", storm.phasesSeen.sorted().joined(separator: ",").replacingOccurrences(of: " ", with: "_"))
         figure("crash_progress_samples", "\(storm.progressSamples)")
         storm.check(label: "crash restart", node: node)
