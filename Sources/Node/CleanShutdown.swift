@@ -99,7 +99,9 @@ enum CleanShutdown {
     /// Removes the database and its WAL files, so the node rebuilds it from the snapshot and the log.
     /// They are renamed aside at once (`<db>.discarded*`) and deleted by a background thread, a slice at a
     /// time: unlinking gigabytes took ~0.8 s of a 1 GiB restart, which can copy the snapshot meanwhile.
-    static func discardDatabase(_ dbPath: String) throws {
+    /// Returns a function that waits until they are gone (a copy that ran out of space retries after it).
+    @discardableResult
+    static func discardDatabase(_ dbPath: String) throws -> @Sendable () -> Void {
         var doomed: [String] = []
         for suffix in ["", "-wal", "-shm", "-journal", ".restore.tmp"] {
             let aside = dbPath + ".discarded" + suffix
@@ -109,7 +111,15 @@ enum CleanShutdown {
                 throw NodeError.openFailed("cannot remove \(dbPath + suffix): \(String(cString: strerror(errno)))")
             }
         }
-        if !doomed.isEmpty { Thread.detachNewThread { [doomed] in for path in doomed { SnapshotStore.removeGradually(path) } } }
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread { [doomed] in
+            for path in doomed { SnapshotStore.removeGradually(path) }
+            done.signal()
+        }
+        return {
+            done.wait()
+            done.signal()
+        }
     }
 
     /// Deletes what an earlier `discardDatabase` left behind (the process stopped before its deletion

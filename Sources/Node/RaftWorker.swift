@@ -121,13 +121,14 @@ final class RaftWorker: @unchecked Sendable {
         var startCounters = StoreCounters()
         CleanShutdown.sweepDiscarded(dbPath)
         let reused = try CleanShutdown.consume(raftDir: raftDir, dbPath: dbPath)
+        var discarded: (@Sendable () -> Void)?
         if reused {
             logger.info("reusing the database left by a clean shutdown")
         } else if FileManager.default.fileExists(atPath: dbPath) {
             // Not left by a clean shutdown: the database is rebuilt from the newest snapshot and the log.
             logger.info("the database was not closed cleanly: rebuilding it from the snapshot and the log")
             let began = Date()
-            try CleanShutdown.discardDatabase(dbPath)
+            discarded = try CleanShutdown.discardDatabase(dbPath)
             logger.info("discarded the database files", metadata: ["seconds": "\(Self.seconds(since: began))"])
         }
         snapshots = try SnapshotStore(directory: raftDir + "/snapshots")
@@ -137,9 +138,21 @@ final class RaftWorker: @unchecked Sendable {
             logger.info("restoring the database from snapshot", metadata: ["raft.snapshot": "\(latest.name)"])
             let began = Date()
             var copied: Int64 = 0
-            try CleanShutdown.copyFile(snapshots.databasePath(latest.name), to: dbPath) { done, total in
-                copied = done
-                progress(NodeStatus.Progress(label: "restoring snapshot \(latest.name)", done: done, total: total, unit: "bytes"))
+            let source = snapshots.databasePath(latest.name)
+            func copy() throws {
+                try CleanShutdown.copyFile(source, to: dbPath) { done, total in
+                    copied = done
+                    progress(NodeStatus.Progress(label: "restoring snapshot \(latest.name)", done: done, total: total, unit: "bytes"))
+                }
+            }
+            do {
+                try copy()
+            } catch let error where discarded != nil {
+                // The old files are still being deleted; on a nearly full disk the copy needs their room.
+                logger.info("copying the snapshot failed while the old database was being deleted; retrying after it",
+                    metadata: ["error": "\(error)"])
+                discarded?()
+                try copy()
             }
             progress(nil)
             startCounters.restores += 1

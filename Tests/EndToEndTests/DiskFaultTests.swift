@@ -95,6 +95,46 @@ import TestSupport
         #expect(try Self.insert(node.httpPort, 1_000_001).text.contains("rows_affected"))
     }
 
+    /// A crash rebuild on a disk with room for the snapshot's copy only once the crashed database's files
+    /// are gone: the rebuild deletes those in the background, and a copy that runs out of space waits for
+    /// that and retries, so the node comes back with every row.
+    @Test(.enabled(if: DiskFaults.tmpfsAvailable, "\(DiskFaults.tmpfsUnavailableReason ?? "")"))
+    func crashRebuildOnANearlyFullDiskUsesTheRoomOfTheDiscardedDatabase() throws {
+        let base = makeTemporaryDirectory("raftlite-enospc-rebuild")
+        let data = base + "/data"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
+        try DiskFaults.mountTmpfs(data, bytes: 96 << 20)
+        defer {
+            DiskFaults.unmount(data)
+            try? FileManager.default.removeItem(atPath: base)
+        }
+        var node = try RaftliteProcess(dataDirectory: data, extraArguments: Self.args + ["-raft-snap", "1000000"])
+        defer { node.stop() }
+        #expect(node.waitUntilReady(), "\(node.log)")
+        _ = try HTTP.post(node.httpPort, "/db/execute", json: #"["CREATE TABLE t (id INTEGER PRIMARY KEY, pad TEXT)"]"#)
+        for first in stride(from: 1, to: 3000, by: 500) {  // ~12 MiB of rows
+            let r = try HTTP.post(node.httpPort, "/db/execute", json: """
+                [["WITH RECURSIVE c(x) AS (SELECT ? UNION ALL SELECT x + 1 FROM c WHERE x < ?) \
+                INSERT INTO t(id, pad) SELECT x, hex(zeroblob(2000)) FROM c", \(first), \(first + 499)]]
+                """)
+            try #require(r.text.contains("\"rows_affected\":500"), "\(r.text)")
+        }
+        #expect(try HTTP.request(node.httpPort, "POST", "/snapshot").status == 200)
+        let snapshotBytes = (try FileManager.default.subpathsOfDirectory(atPath: data + "/raft/snapshots"))
+            .filter { $0.hasSuffix("/db.sqlite") }
+            .compactMap { try? FileManager.default.attributesOfItem(atPath: data + "/raft/snapshots/" + $0)[.size] as? Int }.max() ?? 0
+        #expect(snapshotBytes > 10 << 20)
+        node.kill9()
+        // Less room than the copy needs; enough once the old db.sqlite (and its WAL) are deleted.
+        try DiskFaults.fill(data + "/filler", leaving: snapshotBytes / 2)
+        #expect(DiskFaults.freeBytes(data) < snapshotBytes)
+        node = try RaftliteProcess(dataDirectory: data, httpPort: node.httpPort, raftPort: node.raftPort, extraArguments: Self.args)
+        #expect(node.waitUntilReady(), "\(node.log)")
+        #expect(node.log.contains("rebuilding it from the snapshot and the log"), "\(node.log)")
+        #expect(try Self.ids(node.httpPort).count == 3000)
+        #expect(try Self.integrityCheck(node.httpPort).contains(#"[["ok"]]"#))
+    }
+
     /// The disk filled by something else: the next write's log append is the one that fails.
     @Test(.enabled(if: DiskFaults.tmpfsAvailable, "\(DiskFaults.tmpfsUnavailableReason ?? "")"))
     func fullDiskOnTheLogAppendStopsWritesAndARestartWithSpaceKeepsEveryAcknowledgedWrite() throws {
