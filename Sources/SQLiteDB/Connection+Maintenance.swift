@@ -98,9 +98,9 @@ extension Connection {
     /// written so far are sent to disk (`sync_file_range`, waiting only for the previous step's writeback).
     /// Dirty pages of the copy then stay at about two steps, so neither the kernel's dirty-page throttling
     /// nor one final fsync of the whole file (which an ext4 journal commit of another file would queue
-    /// behind) ever has gigabytes to write. The copy is a scratch file in that mode:
-    /// written with `journal_mode=OFF` and `synchronous=OFF`, and NOT durable on return — the caller
-    /// fsyncs it (and deletes it if this throws). The copy reads one consistent view: the connection's open read
+    /// behind) ever has gigabytes to write. The copy is a scratch file in that mode: written with
+    /// `journal_mode=OFF` and `synchronous=OFF`, and NOT durable on return — the caller fsyncs it (and
+    /// deletes it if this throws). The copy reads one consistent view: the connection's open read
     /// transaction if it has one, else one this call holds from the first step to the last.
     public func backup(to path: String, vacuum: Bool = false, writeBackBytes: Int? = nil) throws {
         let db = try db()
