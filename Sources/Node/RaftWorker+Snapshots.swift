@@ -60,6 +60,7 @@ extension RaftWorker {
             try? snapshotConnection.run("ROLLBACK")
             counters.snapshotsFailed += 1
             if force { counters.userSnapshotsFailed += 1 }
+            publish()
             return finishSnapshot(.failure(.message("failed to start snapshot: \(error)")))
         }
         let name = "\(core.log.term(at: LogIndex(index))?.rawValue ?? 0)-\(index)"
@@ -129,6 +130,9 @@ extension RaftWorker {
             if snapshotIsUser { counters.userSnapshots += 1 }
             WorkerMetrics.snapshotDuration.recordSeconds(seconds)
             logger.info("snapshot taken", metadata: ["raft.snapshot": "\(name)", "seconds": "\(seconds)"])
+            // Published before the waiters hear of it: a client that gets its answer to POST /snapshot
+            // then reads /status or /debug/vars sees this snapshot counted.
+            publish()
             finishSnapshot(.success(.created))
         }
         let next = nextSnapshotWaiters
