@@ -227,7 +227,8 @@ extension Node {
                 exit(1)
             }
         }
-        update { if $0.phase == .joining || $0.phase == .waitingForPeers { $0.phase = .ready } }
+        // A restarted node still replaying its log (`replay` set) is made ready by the replay's watcher.
+        update { if $0.phase == .joining || ($0.phase == .waitingForPeers && $0.replay == nil) { $0.phase = .ready } }
     }
 
     /// One pass over the targets, following "not leader" redirects (at most 10). True once accepted.

@@ -176,14 +176,41 @@ public final class Node: @unchecked Sendable {
                     func caughtUp(_ view: RaftView) -> Bool {
                         view.appliedIndex >= replayTo || (view.leaderID != nil && view.appliedIndex >= view.commitIndex)
                     }
+                    // Everything known to be committed is applied but no leader is known: the rest of the log
+                    // waits for an election (its tail may be uncommitted), so the phase says so; reads above
+                    // level none and writes then answer as any node without a leader does.
+                    let waitingDetail = "waiting for a leader to commit the rest of the log"
                     let began = Date()
-                    while !caughtUp(raft) && status.phase == .replayingLog { Thread.sleep(forTimeInterval: 0.01) }
+                    var stalledSince: Date?
+                    while status.phase == .replayingLog || (status.phase == .waitingForPeers && status.replay != nil) {
+                        let view = raft
+                        if caughtUp(view) { break }
+                        // Held for half a second first: a single node wins its own election at once, and
+                        // its phase should not flicker.
+                        if view.leaderID == nil && view.appliedIndex >= view.commitIndex {
+                            stalledSince = stalledSince ?? Date()
+                        } else {
+                            stalledSince = nil
+                        }
+                        let stalled = stalledSince.map { Date().timeIntervalSince($0) >= 0.5 } ?? false
+                        update {
+                            if stalled && $0.phase == .replayingLog {
+                                $0.phase = .waitingForPeers
+                                $0.phaseDetail = waitingDetail
+                            } else if !stalled && $0.phase == .waitingForPeers {
+                                $0.phase = .replayingLog
+                                $0.phaseDetail = ""
+                            }
+                        }
+                        Thread.sleep(forTimeInterval: 0.01)
+                    }
                     logger.info("log replayed", metadata: [
                         "raft.from": "\(replayFrom)", "raft.applied": "\(raft.appliedIndex)",
                         "seconds": "\(RaftWorker.seconds(since: began))",
                     ])
                     update {
-                        if $0.phase == .replayingLog { $0.phase = .ready }
+                        if $0.phase == .replayingLog || $0.phase == .waitingForPeers { $0.phase = .ready }
+                        if $0.phaseDetail == waitingDetail { $0.phaseDetail = "" }
                         $0.replay = nil
                     }
                 }

@@ -180,6 +180,36 @@ import TestSupport
         let rows = try cluster.localQuery(leader, "SELECT v FROM t ORDER BY v")
         #expect(rows.contains("[2]"), "\(rows)")
     }
+
+    @Test func aCrashedClusterRestartingOneNodeAtATimeSaysItWaitsForPeers() throws {
+        let cluster = try RaftliteCluster(count: 3)
+        defer { cluster.stopAll() }
+        #expect(cluster.waitUntilReady())
+        let leader = try #require(cluster.leader())
+        #expect(try execute(cluster.httpPorts[leader], #"["CREATE TABLE t (v INTEGER)", "INSERT INTO t VALUES(1)", "INSERT INTO t VALUES(2)"]"#).status == 200)
+        #expect(replicasConverge(cluster))
+        for i in 0..<3 { cluster.kill(i) }
+
+        // Alone, node 1 applies what it knows to be committed and then needs a leader for the rest of its
+        // log: it says so, is not ready, and answers as a node without a leader.
+        try cluster.start(0)
+        let port = cluster.httpPorts[0]
+        #expect(eventually(timeout: 20) {
+            let status = try HTTP.get(port, "/status").text
+            return status.contains(#""phase":"waiting for peers""#) && status.contains(#""phase_detail":"waiting for a leader"#)
+        }, "phase never became 'waiting for peers':\n\(cluster.node(0).log)")
+        #expect(try HTTP.get(port, "/readyz").status == 503)
+        let query = try HTTP.get(port, "/db/query?q=" + percentEncode("SELECT COUNT(*) FROM t"))
+        #expect(query.status == 503 && query.text == "leader not found\n", "\(query.status) \(query.text)")
+
+        // With a majority back, a leader commits the log, and every node holds every row again.
+        try cluster.start(1)
+        try cluster.start(2)
+        #expect(cluster.waitUntilReady(timeout: 40), "cluster never became ready again")
+        #expect(eventually(timeout: 20) { try HTTP.get(port, "/status").text.contains(#""phase":"ready""#) })
+        #expect(replicasConverge(cluster))
+        #expect(try cluster.localQuery(0, "SELECT v FROM t ORDER BY v").contains("[[1],[2]]"))
+    }
 }
 
 final class Acknowledged: @unchecked Sendable {
