@@ -74,8 +74,9 @@ public final class APIHandler: HTTPHandler, Sendable {
         let send: @Sendable (HTTPResponse) -> Void = { response in
             var r = response
             r.headers = common + r.headers
-            respond(r)
+            // Counted before the answer leaves: a client that scrapes /metrics next sees its request.
             RequestMetrics.record(endpoint: endpoint, method: method, status: r.status, since: started)
+            respond(r)
         }
         if request.method == "OPTIONS" {
             send(HTTPResponse(status: 200))
