@@ -6,19 +6,14 @@ import json
 import os
 import re
 import shutil
-import signal
 import sqlite3
-import subprocess
 import tempfile
 import time
 import urllib.request
 
 import pytest
 
-from conftest import RAFTLITED, free_port
-
-DEADLINE = 20
-
+from conftest import Node, wait_for
 
 def get_json(port, path):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
@@ -37,47 +32,6 @@ def uploader(port):
     return get_json(port, "/debug/vars")["uploader"]
 
 
-def wait_for(what, condition):
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-class Node:
-    """One raftlited on 127.0.0.1 with -auto-backup; stopped by its PID."""
-
-    def __init__(self, data, config):
-        self.data, self.config = data, config
-        self.port = free_port()
-        self.log = open(data + ".log", "a")
-        self.proc = subprocess.Popen(
-            [RAFTLITED, "-node-id", "1", "-http-addr", f"127.0.0.1:{self.port}", "-raft-addr", f"127.0.0.1:{free_port()}",
-             "-auto-backup", config, data], stdout=self.log, stderr=subprocess.STDOUT)
-
-        def ready():
-            assert self.proc.poll() is None, open(data + ".log").read()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-        wait_for("the node to be ready", ready)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
 @pytest.fixture
 def workdir():
     d = tempfile.mkdtemp(prefix="raftlite-autobackup-")
@@ -85,6 +39,7 @@ def workdir():
     yield d, nodes
     for n in nodes:
         n.stop()
+        n.log.close()
     shutil.rmtree(d, ignore_errors=True)
 
 
@@ -95,9 +50,9 @@ def start(workdir, **options):
     path = os.path.join(d, "config.json")
     with open(path, "w") as f:
         json.dump(config, f)
-    node = Node(os.path.join(d, "data"), path)
+    node = Node(os.path.join(d, "data"), "-auto-backup", path)
     nodes.append(node)
-    return node
+    return node.start()
 
 
 def rows(path):
@@ -160,9 +115,7 @@ def test_compressed_upload_then_restart_skips_by_stored_index(workdir):
     mtime = os.stat(backup).st_mtime_ns
 
     node.stop()
-    workdir[1].remove(node)
-    node = Node(node.data, node.config)
-    workdir[1].append(node)
+    node.start()
     wait_for("a skip by stored index", lambda: uploader(node.port)["num_uploads_skipped_id"] >= 1)
     counters = uploader(node.port)
     assert counters["num_uploads_ok"] == 0

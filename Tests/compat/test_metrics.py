@@ -1,6 +1,5 @@
 """/metrics scraped from a real node and parsed by the Prometheus client library's own text parser."""
 import json
-import os
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families

@@ -5,59 +5,16 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import urllib.request
 
 import pytest
 
-from conftest import RAFTLITED, free_port
-
-DEADLINE = 20
-
-
-def wait_for(what, condition):
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+import conftest
+from conftest import RAFTLITED, free_port, wait_for
 
 
-class Node:
-    """One raftlited on 127.0.0.1 over a data directory that outlives it, so it can be restarted."""
-
-    def __init__(self, data, *args, node_id="1"):
-        self.data, self.args, self.node_id = data, list(args), node_id
-        self.http, self.raft = free_port(), free_port()
-        self.proc = None
-        self.log = open(data + ".log", "a")
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [RAFTLITED, "-node-id", self.node_id, "-http-addr", f"127.0.0.1:{self.http}", "-raft-addr", f"127.0.0.1:{self.raft}"]
-            + self.args + [self.data], stdout=self.log, stderr=subprocess.STDOUT)
-
-        def ready():
-            assert self.proc.poll() is None, open(self.data + ".log").read()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/readyz", timeout=2) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-        wait_for("the node to be ready", ready)
-        return self
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+class Node(conftest.Node):
+    """A node with the requests these tests make."""
 
     def get(self, path):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http}{path}", timeout=10) as r:
