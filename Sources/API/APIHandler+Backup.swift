@@ -44,8 +44,13 @@ extension APIHandler {
     /// verified (header and `PRAGMA quick_check` on the file), then replicated through the log in chunks;
     /// anything else is SQL text executed in one transaction. The server spools this endpoint's body to a
     /// file, so an image of any size is handled in bounded memory; an invalid one changes nothing.
+    /// Classifying and verifying the file reads all of it: done off the server's thread.
     func handleLoad(_ ctx: Context) {
         guard let backups else { return notImplemented(ctx) }
+        DispatchQueue.global().async { [self] in verifyAndLoad(ctx, backups) }
+    }
+
+    private func verifyAndLoad(_ ctx: Context, _ backups: any BackupService) {
         let timeout = ctx.params.timeout(default: configuration.defaultTimeout)
         let image: ImageFile
         switch imageFile(ctx.request) {
@@ -84,9 +89,13 @@ extension APIHandler {
         }
     }
 
-    /// `POST /boot` (REFERENCE §11.3).
+    /// `POST /boot` (REFERENCE §11.3); the image is verified off the server's thread, as for a load.
     func handleBoot(_ ctx: Context) {
         guard let backups else { return notImplemented(ctx) }
+        DispatchQueue.global().async { [self] in verifyAndBoot(ctx, backups) }
+    }
+
+    private func verifyAndBoot(_ ctx: Context, _ backups: any BackupService) {
         let image: ImageFile
         switch imageFile(ctx.request) {
         case .image(let file): image = file
