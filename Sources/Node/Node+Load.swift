@@ -69,15 +69,16 @@ extension Node {
             done.wait()
             return outcome.value ?? .failure(.message("load step produced nothing"))
         }
+        // Opened before anything is proposed: a file that cannot be read leaves nothing staged.
+        guard let input = FileHandle(forReadingAtPath: path) else {
+            return .failure(.message("cannot read the load file"))
+        }
+        defer { try? input.close() }
         if case .failure(let error) = step(
             .loadBegin(id: id, size: digest.size, chunks: chunkCount, sha256: digest.sha256))
         {
             return .failure(error)
         }
-        guard let input = FileHandle(forReadingAtPath: path) else {
-            return .failure(.message("cannot read the load file"))
-        }
-        defer { try? input.close() }
         let window = raft.role == .leader ? Self.loadWindow : 1
         let slots = DispatchSemaphore(value: window)
         let inFlight = DispatchGroup()
