@@ -95,6 +95,45 @@ import Testing
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
     }
 
+    /// A ready 3-node cluster whose database holds the table `old` with one row; and its leader.
+    static func clusterWithOldData() throws -> (cluster: RaftliteCluster, leader: Int) {
+        let cluster = try RaftliteCluster(count: 3, extraArguments: fast)
+        do {
+            #expect(cluster.waitUntilReady())
+            let leader = try #require(cluster.leader())
+            _ = try HTTP.post(
+                cluster.httpPorts[leader], "/db/execute", json: #"["CREATE TABLE old (x)", "INSERT INTO old VALUES(1)"]"#)
+            return (cluster, leader)
+        } catch {
+            cluster.stopAll()
+            throw error
+        }
+    }
+
+    /// Starts curl POSTing `file` to `/db/load` in the background: the response body goes to `body`, the
+    /// status code to the returned pipe. The caller terminates the process if it outlives the test.
+    static func startUpload(_ port: Int, file: String, body: String) throws -> (curl: Process, status: Pipe) {
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = [
+            "-s", "-o", body, "-w", "%{http_code}", "--max-time", "600", "--data-binary", "@" + file,
+            "http://127.0.0.1:\(port)/db/load",
+        ]
+        let status = Pipe()
+        curl.standardOutput = status
+        try curl.run()
+        return (curl, status)
+    }
+
+    /// Whether node `i` has staged at least `count` chunks of a load within 60 s.
+    static func stagesChunks(_ cluster: RaftliteCluster, _ i: Int, atLeast count: Int) -> Bool {
+        eventually(timeout: 60) {
+            let text = try cluster.localQuery(i, "SELECT count(*) FROM sqlite_raftlite_load_chunks")
+            guard let n = Int(text.split(separator: "[").last?.split(separator: "]").first ?? "") else { return false }
+            return n >= count
+        }
+    }
+
     @Test func aLargeImageLoadsIntoEveryNodeAndBacksUpInBoundedMemory() throws {
         let dir = makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -104,12 +143,8 @@ import Testing
         #expect(size > 64 << 20, "the image must exceed the in-memory body cap")
         let expected = try Self.run("/usr/bin/sqlite3", ["-json", image, fingerprint])
 
-        let cluster = try RaftliteCluster(count: 3, extraArguments: Self.fast)
+        let (cluster, leader) = try Self.clusterWithOldData()
         defer { cluster.stopAll() }
-        #expect(cluster.waitUntilReady())
-        let leader = try #require(cluster.leader())
-        _ = try HTTP.post(
-            cluster.httpPorts[leader], "/db/execute", json: #"["CREATE TABLE old (x)", "INSERT INTO old VALUES(1)"]"#)
 
         // A truncated image of the same size class is refused and changes nothing.
         let truncated = dir + "/truncated.db"
@@ -206,34 +241,15 @@ import Testing
         let image = dir + "/image.db"
         try Self.makeImage(image, megabytes: 96)
         let expected = try Self.run("/usr/bin/sqlite3", ["-json", image, fingerprint])
-        let cluster = try RaftliteCluster(count: 3, extraArguments: Self.fast)
+        let (cluster, leader) = try Self.clusterWithOldData()
         defer { cluster.stopAll() }
-        #expect(cluster.waitUntilReady())
-        let leader = try #require(cluster.leader())
-        _ = try HTTP.post(
-            cluster.httpPorts[leader], "/db/execute", json: #"["CREATE TABLE old (x)", "INSERT INTO old VALUES(1)"]"#)
 
-        let curl = Process()
-        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        curl.arguments = [
-            "-s", "-o", dir + "/body", "-w", "%{http_code}", "--max-time", "600", "--data-binary", "@" + image,
-            "http://127.0.0.1:\(cluster.httpPorts[leader])/db/load",
-        ]
-        let status = Pipe()
-        curl.standardOutput = status
-        try curl.run()
+        let (curl, status) = try Self.startUpload(cluster.httpPorts[leader], file: image, body: dir + "/body")
         defer { if curl.isRunning { curl.terminate() } }
 
         let victim = (leader + 1) % 3
         // Kill the follower once it has staged part of the image.
-        #expect(
-            eventually(timeout: 60) {
-                let text = try cluster.localQuery(victim, "SELECT count(*) FROM sqlite_raftlite_load_chunks")
-                guard let n = Int(text.split(separator: "[").last?.split(separator: "]").first ?? "") else {
-                    return false
-                }
-                return n >= 8
-            }, "the follower never staged chunks")
+        #expect(Self.stagesChunks(cluster, victim, atLeast: 8), "the follower never staged chunks")
         cluster.kill(victim)
 
         #expect(eventually(timeout: 120) { !curl.isRunning }, "the load never finished")
@@ -275,30 +291,13 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let image = dir + "/image.db"
         try Self.makeImage(image, megabytes: 96)
-        let cluster = try RaftliteCluster(count: 3, extraArguments: Self.fast)
+        let (cluster, leader) = try Self.clusterWithOldData()
         defer { cluster.stopAll() }
-        #expect(cluster.waitUntilReady())
-        let leader = try #require(cluster.leader())
-        _ = try HTTP.post(
-            cluster.httpPorts[leader], "/db/execute", json: #"["CREATE TABLE old (x)", "INSERT INTO old VALUES(1)"]"#)
 
-        let curl = Process()
-        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        curl.arguments = [
-            "-s", "-o", "/dev/null", "--max-time", "600", "--data-binary", "@" + image,
-            "http://127.0.0.1:\(cluster.httpPorts[leader])/db/load",
-        ]
-        try curl.run()
+        let (curl, _) = try Self.startUpload(cluster.httpPorts[leader], file: image, body: "/dev/null")
         defer { if curl.isRunning { curl.terminate() } }
         let follower = (leader + 1) % 3
-        #expect(
-            eventually(timeout: 60) {
-                let text = try cluster.localQuery(follower, "SELECT count(*) FROM sqlite_raftlite_load_chunks")
-                guard let n = Int(text.split(separator: "[").last?.split(separator: "]").first ?? "") else {
-                    return false
-                }
-                return n >= 8
-            }, "the follower never staged chunks")
+        #expect(Self.stagesChunks(cluster, follower, atLeast: 8), "the follower never staged chunks")
         cluster.kill(leader)
         #expect(eventually(timeout: 30) { !curl.isRunning })
 
