@@ -159,7 +159,7 @@ import TestSupport
         #expect(try counter(node.httpPort, "uploader", "num_uploads_fail") == 0)
         let header = try Data(contentsOf: URL(fileURLWithPath: dir + "/store/db.sqlite")).prefix(16)
         #expect(Array(header) == Array("SQLite format 3\0".utf8))
-        let (status, output) = try runProcess("/usr/bin/env", ["sqlite3", dir + "/store/db.sqlite", "SELECT v FROM t"])
+        let (status, output) = runProgram("/usr/bin/env", ["sqlite3", dir + "/store/db.sqlite", "SELECT v FROM t"])
         if status == 0 { #expect(output.contains("kept")) }
         // The same path serves GET /db/backup?vacuum.
         let backup = try HTTP.get(node.httpPort, "/db/backup?vacuum")
@@ -231,7 +231,7 @@ import TestSupport
     }
 
     @Test func s3RoundTripThroughAnS3CompatibleServer() throws {
-        guard (try? runProcess("/usr/bin/env", ["python3", "-c", "import moto"]).status) == 0 else {
+        guard runProgram("/usr/bin/env", ["python3", "-c", "import moto"]).status == 0 else {
             Issue.record("moto is not installed (pip install moto[server]); scripts/setup installs it")
             return
         }
@@ -270,18 +270,4 @@ import TestSupport
             try HTTP.get(restored.httpPort, "/db/query?q=SELECT%20v%20FROM%20t").text.contains("from s3")
         })
     }
-}
-
-/// Runs a process to completion; returns its exit status.
-func runProcess(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = arguments
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }

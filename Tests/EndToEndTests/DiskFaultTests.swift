@@ -48,14 +48,8 @@ import TestSupport
 
     @Test(.enabled(if: DiskFaults.tmpfsAvailable, "\(DiskFaults.tmpfsUnavailableReason ?? "")"))
     func fullDiskStopsWritesAndARestartWithSpaceKeepsEveryAcknowledgedWrite() throws {
-        let base = makeTemporaryDirectory("raftlite-enospc")
-        let data = base + "/data"  // the node's log goes to data.log, outside the small disk
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
-        try DiskFaults.mountTmpfs(data, bytes: 3 << 20)
-        defer {
-            DiskFaults.unmount(data)
-            try? FileManager.default.removeItem(atPath: base)
-        }
+        let data = try DiskFaults.makeTmpfsDataDirectory("raftlite-enospc", bytes: 3 << 20)
+        defer { DiskFaults.removeTmpfsDataDirectory(data) }
         var node = try RaftliteProcess(dataDirectory: data, extraArguments: Self.args)
         defer { node.stop() }
         #expect(node.waitUntilReady(), "\(node.log)")
@@ -86,8 +80,7 @@ import TestSupport
         // back) until it is restarted.
         try DiskFaults.resizeTmpfs(data, bytes: 64 << 20)
         #expect(try Self.insert(node.httpPort, 1_000_000, padding: 10).text.contains("storage failure"))
-        node.stop()
-        node = try RaftliteProcess(dataDirectory: data, httpPort: node.httpPort, raftPort: node.raftPort, extraArguments: Self.args)
+        node = try node.restarted()
         #expect(node.waitUntilReady(), "\(node.log)")
         let present = try Self.ids(node.httpPort)
         #expect(present.isSuperset(of: acknowledged), "lost acknowledged writes: \(Set(acknowledged).subtracting(present).sorted())")
@@ -100,14 +93,8 @@ import TestSupport
     /// that and retries, so the node comes back with every row.
     @Test(.enabled(if: DiskFaults.tmpfsAvailable, "\(DiskFaults.tmpfsUnavailableReason ?? "")"))
     func crashRebuildOnANearlyFullDiskUsesTheRoomOfTheDiscardedDatabase() throws {
-        let base = makeTemporaryDirectory("raftlite-enospc-rebuild")
-        let data = base + "/data"
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
-        try DiskFaults.mountTmpfs(data, bytes: 96 << 20)
-        defer {
-            DiskFaults.unmount(data)
-            try? FileManager.default.removeItem(atPath: base)
-        }
+        let data = try DiskFaults.makeTmpfsDataDirectory("raftlite-enospc-rebuild", bytes: 96 << 20)
+        defer { DiskFaults.removeTmpfsDataDirectory(data) }
         var node = try RaftliteProcess(dataDirectory: data, extraArguments: Self.args + ["-raft-snap", "1000000"])
         defer { node.stop() }
         #expect(node.waitUntilReady(), "\(node.log)")
@@ -128,7 +115,7 @@ import TestSupport
         // Less room than the copy needs; enough once the old db.sqlite (and its WAL) are deleted.
         try DiskFaults.fill(data + "/filler", leaving: snapshotBytes / 2)
         #expect(DiskFaults.freeBytes(data) < snapshotBytes)
-        node = try RaftliteProcess(dataDirectory: data, httpPort: node.httpPort, raftPort: node.raftPort, extraArguments: Self.args)
+        node = try node.restarted(extraArguments: Self.args)
         #expect(node.waitUntilReady(), "\(node.log)")
         #expect(node.log.contains("rebuilding it from the snapshot and the log"), "\(node.log)")
         #expect(try Self.ids(node.httpPort).count == 3000)
@@ -138,14 +125,8 @@ import TestSupport
     /// The disk filled by something else: the next write's log append is the one that fails.
     @Test(.enabled(if: DiskFaults.tmpfsAvailable, "\(DiskFaults.tmpfsUnavailableReason ?? "")"))
     func fullDiskOnTheLogAppendStopsWritesAndARestartWithSpaceKeepsEveryAcknowledgedWrite() throws {
-        let base = makeTemporaryDirectory("raftlite-enospc-log")
-        let data = base + "/data"
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
-        try DiskFaults.mountTmpfs(data, bytes: 8 << 20)
-        defer {
-            DiskFaults.unmount(data)
-            try? FileManager.default.removeItem(atPath: base)
-        }
+        let data = try DiskFaults.makeTmpfsDataDirectory("raftlite-enospc-log", bytes: 8 << 20)
+        defer { DiskFaults.removeTmpfsDataDirectory(data) }
         var node = try RaftliteProcess(dataDirectory: data, extraArguments: Self.args)
         defer { node.stop() }
         #expect(node.waitUntilReady(), "\(node.log)")
@@ -161,8 +142,7 @@ import TestSupport
 
         try FileManager.default.removeItem(atPath: filler)
         #expect(try Self.insert(node.httpPort, 22).text.contains("storage failure"))
-        node.stop()
-        node = try RaftliteProcess(dataDirectory: data, httpPort: node.httpPort, raftPort: node.raftPort, extraArguments: Self.args)
+        node = try node.restarted()
         #expect(node.waitUntilReady(), "\(node.log)")
         let present = try Self.ids(node.httpPort)
         #expect(present.isSuperset(of: 1...20))
@@ -173,14 +153,8 @@ import TestSupport
 
     @Test(.enabled(if: DiskFaults.tmpfsAvailable, "\(DiskFaults.tmpfsUnavailableReason ?? "")"))
     func fullDiskDuringASnapshotLeavesNoSnapshotToLoad() throws {
-        let base = makeTemporaryDirectory("raftlite-enospc-snap")
-        let data = base + "/data"
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
-        try DiskFaults.mountTmpfs(data, bytes: 16 << 20)
-        defer {
-            DiskFaults.unmount(data)
-            try? FileManager.default.removeItem(atPath: base)
-        }
+        let data = try DiskFaults.makeTmpfsDataDirectory("raftlite-enospc-snap", bytes: 16 << 20)
+        defer { DiskFaults.removeTmpfsDataDirectory(data) }
         // No automatic snapshot: the forced one below is the one that meets the full disk.
         let args = Self.args + ["-raft-snap", "100000"]
         var node = try RaftliteProcess(dataDirectory: data, extraArguments: args)
@@ -201,16 +175,14 @@ import TestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: snapshots).isEmpty, "a partial snapshot was left behind")
 
         try FileManager.default.removeItem(atPath: filler)
-        node.stop()
-        node = try RaftliteProcess(dataDirectory: data, httpPort: node.httpPort, raftPort: node.raftPort, extraArguments: args)
+        node = try node.restarted()
         #expect(node.waitUntilReady(), "\(node.log)")
         #expect(try Self.ids(node.httpPort).isSuperset(of: 1...250))
         #expect(try Self.integrityCheck(node.httpPort).contains(#"[["ok"]]"#))
         // With space, the same snapshot now succeeds, and a restart loads it.
         #expect(try HTTP.request(node.httpPort, "POST", "/snapshot").status == 200)
         #expect(try FileManager.default.contentsOfDirectory(atPath: snapshots).count == 1)
-        node.stop()
-        node = try RaftliteProcess(dataDirectory: data, httpPort: node.httpPort, raftPort: node.raftPort, extraArguments: args)
+        node = try node.restarted()
         #expect(node.waitUntilReady(), "\(node.log)")
         #expect(try Self.ids(node.httpPort).count == 250)
     }
@@ -251,10 +223,7 @@ import TestSupport
         #expect(try Self.insert(port, 201).text.contains("rows_affected"))
 
         try DiskFaults.resizeTmpfs(dir, bytes: 64 << 20)
-        node.stop()
-        node = try RaftliteProcess(
-            dataDirectory: dir, httpPort: node.httpPort, raftPort: node.raftPort, nodeID: "small",
-            extraArguments: args + ["-join", "127.0.0.1:\(cluster.raftPorts[leader])"])
+        node = try node.restarted()
         #expect(node.waitUntilReady(), "\(node.log)")
         let expected = try Self.ids(port)
         #expect(expected.isSuperset(of: 1...201))
@@ -285,8 +254,7 @@ import TestSupport
         #expect(try Self.insert(node.httpPort, 22, padding: 100).text.contains("storage failure"))
         #expect(try HTTP.request(node.httpPort, "POST", "/snapshot").text.contains("storage failure"))
 
-        node.stop()
-        node = try RaftliteProcess(dataDirectory: data, httpPort: node.httpPort, raftPort: node.raftPort, extraArguments: Self.args)
+        node = try node.restarted()
         #expect(node.waitUntilReady(), "\(node.log)")
         let present = try Self.ids(node.httpPort)
         #expect(present.isSuperset(of: 1...20))
@@ -316,8 +284,7 @@ import TestSupport
         let snapshots = data + "/raft/snapshots"
         #expect(try FileManager.default.contentsOfDirectory(atPath: snapshots).isEmpty, "a partial snapshot was left behind")
 
-        node.stop()
-        node = try RaftliteProcess(dataDirectory: data, httpPort: node.httpPort, raftPort: node.raftPort, extraArguments: args)
+        node = try node.restarted()
         #expect(node.waitUntilReady(), "\(node.log)")
         #expect(try Self.ids(node.httpPort).isSuperset(of: 1...50))
         #expect(try Self.integrityCheck(node.httpPort).contains(#"[["ok"]]"#))

@@ -9,21 +9,6 @@ import Foundation
 /// `tmpfsAvailable` / `straceAvailable` say whether this machine grants them, with the reason if not, so
 /// tests are skipped with that message instead of passing without testing anything.
 public enum DiskFaults {
-    /// Runs a command to completion; returns its exit status and combined output.
-    @discardableResult
-    public static func run(_ executable: String, _ arguments: [String]) -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { return (-1, "\(executable): \(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     static func which(_ name: String) -> String? {
         for dir in ["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
             return "\(dir)/\(name)"
@@ -38,27 +23,47 @@ public enum DiskFaults {
         guard getuid() == 0 else { return "mounting a tmpfs needs root" }
         let dir = makeTemporaryDirectory("raftlite-tmpfs-probe")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let mounted = run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir])
+        let mounted = runProgram("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir])
         guard mounted.status == 0 else { return "mount -t tmpfs is not permitted here: \(mounted.output)" }
-        run("/bin/umount", [dir])
+        runProgram("/bin/umount", [dir])
         return nil
     }()
     public static var tmpfsAvailable: Bool { tmpfsUnavailableReason == nil }
 
     /// Mounts a tmpfs of `bytes` on the (existing, empty) directory `path`.
     public static func mountTmpfs(_ path: String, bytes: Int) throws {
-        let r = run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(bytes)", "tmpfs", path])
+        let r = runProgram("/bin/mount", ["-t", "tmpfs", "-o", "size=\(bytes)", "tmpfs", path])
         guard r.status == 0 else { throw ClusterError("mount tmpfs on \(path): \(r.output)") }
+    }
+
+    /// A new data directory `<temporary>/data` on a tmpfs of `bytes`; the node's log (`data.log`, beside
+    /// it) stays off the small disk. `removeTmpfsDataDirectory` undoes it.
+    public static func makeTmpfsDataDirectory(_ prefix: String, bytes: Int) throws -> String {
+        let data = makeTemporaryDirectory(prefix) + "/data"
+        do {
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
+            try mountTmpfs(data, bytes: bytes)
+        } catch {
+            try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: data).deletingLastPathComponent().path)
+            throw error
+        }
+        return data
+    }
+
+    /// Unmounts a directory made by `makeTmpfsDataDirectory` and removes it with its temporary parent.
+    public static func removeTmpfsDataDirectory(_ data: String) {
+        unmount(data)
+        try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: data).deletingLastPathComponent().path)
     }
 
     /// Resizes a mounted tmpfs in place; its files stay.
     public static func resizeTmpfs(_ path: String, bytes: Int) throws {
-        let r = run("/bin/mount", ["-o", "remount,size=\(bytes)", path])
+        let r = runProgram("/bin/mount", ["-o", "remount,size=\(bytes)", path])
         guard r.status == 0 else { throw ClusterError("remount \(path): \(r.output)") }
     }
 
     public static func unmount(_ path: String) {
-        run("/bin/umount", [path])
+        runProgram("/bin/umount", [path])
     }
 
     /// Free bytes on the file system holding `path`.

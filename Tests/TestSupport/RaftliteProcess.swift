@@ -9,6 +9,8 @@ public final class RaftliteProcess {
     public let dataDirectory: String
     public let logPath: String
     public let arguments: [String]
+    public let nodeID: String?
+    public let extraArguments: [String]
     private var stopped = false
 
     /// The daemon binary: `RAFTLITED` from the environment, else next to the test bundle.
@@ -33,6 +35,8 @@ public final class RaftliteProcess {
         self.httpPort = httpPort
         self.raftPort = raftPort
         self.dataDirectory = dataDirectory
+        self.nodeID = nodeID
+        self.extraArguments = extraArguments
         logPath = dataDirectory + ".log"
         var args = ["-http-addr", "127.0.0.1:\(httpPort)", "-raft-addr", "127.0.0.1:\(raftPort)"]
         if let nodeID { args += ["-node-id", nodeID] }
@@ -75,6 +79,15 @@ public final class RaftliteProcess {
         return process.terminationStatus
     }
 
+    /// Stops this node (SIGTERM; nothing more if it already stopped or was killed) and starts it again on
+    /// the same data directory, ports and node ID, with `extraArguments` (by default the ones it had).
+    public func restarted(extraArguments: [String]? = nil) throws -> RaftliteProcess {
+        stop()
+        return try RaftliteProcess(
+            dataDirectory: dataDirectory, httpPort: httpPort, raftPort: raftPort, nodeID: nodeID,
+            extraArguments: extraArguments ?? self.extraArguments)
+    }
+
     /// SIGKILL: a crash.
     public func kill9() {
         guard !stopped else { return }
@@ -89,6 +102,22 @@ public final class RaftliteProcess {
             process.waitUntilExit()
         }
     }
+}
+
+/// Runs a program to completion; returns its exit status and combined output (-1 and the reason if it
+/// cannot be started).
+@discardableResult
+public func runProgram(_ executable: String, _ arguments: [String]) -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    do { try process.run() } catch { return (-1, "\(executable): \(error)") }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
 /// Runs `raftlited` to completion with the given arguments (flag-validation tests).
