@@ -74,10 +74,22 @@ import TestSupport
         // The database, written through Raftlite.
         var node = try start()
         defer { node.stop() }
+        /// Starts the node while a storm of clients expecting `expectedRows` hits it from before the start
+        /// until after it is ready: the storm, whether it got ready, and how long that took.
+        func startUnderStorm(expectedRows: Int) throws -> (storm: Storm, ready: Bool, seconds: Double) {
+            let storm = Storm(port: httpPort, expectedRows: expectedRows)
+            storm.start()
+            let began = Date()
+            node = try start()
+            let ready = waitForReady(httpPort, node)
+            let seconds = Date().timeIntervalSince(began)
+            storm.finish(afterReady: ready)
+            return (storm, ready, seconds)
+        }
         #expect(node.waitUntilReady(), "\(node.log)")
         _ = try execute(httpPort, #"["CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)", "CREATE TABLE acks (id INTEGER PRIMARY KEY)"]"#)
         let rows = Self.sizeMB * (1 << 20) / Self.rowBytes
-        var began = Date()
+        let began = Date()
         try insertRows(httpPort, from: 1, to: rows)
         figure("size_mb", "\(Self.sizeMB)")
         figure("rows", "\(rows)")
@@ -90,13 +102,9 @@ import TestSupport
         #expect(node.stop() == 0, "\(node.log)")
         #expect(FileManager.default.fileExists(atPath: data + "/raft/clean_shutdown"), "a clean shutdown leaves its marker")
         let inode = fileInode(data + "/db.sqlite")
-        var storm = Storm(port: httpPort, expectedRows: rows)
-        storm.start()
-        began = Date()
-        node = try start()
-        let cleanReady = waitForReady(httpPort, node)
-        let cleanSeconds = Date().timeIntervalSince(began)
-        storm.finish(afterReady: cleanReady)
+        var storm: Storm
+        let (cleanReady, cleanSeconds): (Bool, Double)
+        (storm, cleanReady, cleanSeconds) = try startUnderStorm(expectedRows: rows)
         #expect(cleanReady, "not ready after a clean restart: \(node.log)")
         figure("clean_restart_ready_seconds", String(format: "%.2f", cleanSeconds))
         storm.check(label: "clean restart", node: node)
@@ -142,13 +150,8 @@ import TestSupport
         // 3. Crash: SIGKILL, then a restart that rebuilds from the snapshot plus the log.
         node.kill9()
         #expect(!FileManager.default.fileExists(atPath: data + "/raft/clean_shutdown"))
-        storm = Storm(port: httpPort, expectedRows: allRows)
-        storm.start()
-        began = Date()
-        node = try start()
-        let crashReady = waitForReady(httpPort, node)
-        let crashSeconds = Date().timeIntervalSince(began)
-        storm.finish(afterReady: crashReady)
+        let (crashReady, crashSeconds): (Bool, Double)
+        (storm, crashReady, crashSeconds) = try startUnderStorm(expectedRows: allRows)
         #expect(crashReady, "not ready after a crash: \(node.log)")
         figure("crash_restart_ready_seconds", String(format: "%.2f", crashSeconds))
         // The rebuild's steps with their durations (discard, copy, open, replay).
