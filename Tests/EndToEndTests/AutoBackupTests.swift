@@ -17,12 +17,6 @@ import TestSupport
 
     func autoBackups(_ port: Int) throws -> String { try HTTP.get(port, "/status?key=auto_backups").text }
 
-    func uploads(_ port: Int) throws -> Int {
-        let s = try autoBackups(port)
-        guard let r = s.range(of: #""num_uploads_ok":"#) else { return -1 }
-        return Int(s[r.upperBound...].prefix { $0.isNumber }) ?? -1
-    }
-
     @Test func uploadsOnlyWhenTheDatabaseChanged() throws {
         let dir = makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -36,11 +30,14 @@ import TestSupport
         _ = try HTTP.post(cluster.httpPorts[leader], "/db/execute", json: #"["CREATE TABLE t (v)", "INSERT INTO t VALUES(1)"]"#)
         let metadata = dir + "/store/METADATA.json"
         #expect(eventually(timeout: 10) { FileManager.default.fileExists(atPath: metadata) })
-        #expect(eventually(timeout: 10) { try uploads(cluster.httpPorts[leader]) == 1 })
+        #expect(eventually(timeout: 10) { try statusCounter(cluster.httpPorts[leader], "num_uploads_ok") == 1 })
         let firstUpload = try String(contentsOfFile: metadata, encoding: .utf8)
-        // Several more intervals with no change: still one upload.
-        #expect(eventually(timeout: 10) { try autoBackups(cluster.httpPorts[leader]).contains(#""num_uploads_skipped":"#) })
-        #expect(try uploads(cluster.httpPorts[leader]) == 1)
+        // Several more intervals with no change (three more skipped ticks): still one upload.
+        let skipped = try #require(try statusCounter(cluster.httpPorts[leader], "num_uploads_skipped"))
+        #expect(eventually(timeout: 10) {
+            try statusCounter(cluster.httpPorts[leader], "num_uploads_skipped") ?? 0 >= skipped + 3
+        })
+        #expect(try statusCounter(cluster.httpPorts[leader], "num_uploads_ok") == 1)
 
         // A leader change with nothing new: the new leader reads the stored index and uploads nothing.
         let target = (leader + 1) % 3
@@ -178,7 +175,7 @@ import TestSupport
             defer { source.stop() }
             #expect(source.waitUntilReady())
             _ = try HTTP.post(source.httpPort, "/db/execute", json: #"["CREATE TABLE t (v)", "INSERT INTO t VALUES(42)"]"#)
-            #expect(eventually(timeout: 10) { try uploads(source.httpPort) == 1 })
+            #expect(eventually(timeout: 10) { try statusCounter(source.httpPort, "num_uploads_ok") == 1 })
         }
         let restoreConfig = try writeConfig(
             dir, "restore.json", #"{"version":1,"type":"file","timeout":"10s","sub":{"dir":"\#(dir)/store","name":"db.gz"}}"#)
@@ -261,7 +258,7 @@ import TestSupport
             defer { source.stop() }
             #expect(source.waitUntilReady())
             _ = try HTTP.post(source.httpPort, "/db/execute", json: #"["CREATE TABLE t (v)", "INSERT INTO t VALUES('from s3')"]"#)
-            #expect(eventually(timeout: 15) { try uploads(source.httpPort) == 1 }, "\(source.log)")
+            #expect(eventually(timeout: 15) { try statusCounter(source.httpPort, "num_uploads_ok") == 1 }, "\(source.log)")
         }
         let restored = try RaftliteProcess(dataDirectory: dir + "/restored", nodeID: "r", extraArguments: ["-auto-restore", restoreConfig])
         defer { restored.stop() }
