@@ -205,14 +205,25 @@ public final class AutoBackupUploader: @unchecked Sendable {
         }
 
         public static let zero = Counters(ok: 0, failed: 0, skipped: 0, skippedID: 0)
+
+        /// The upload counters under rqlite's expvar names, as both `/debug/vars` and `/status` show them.
+        var uploadFields: [(String, JSONValue)] {
+            [
+                ("num_uploads_ok", .integer(ok)),
+                ("num_uploads_fail", .integer(failed)),
+                ("num_uploads_skipped", .integer(skipped)),
+                ("num_uploads_skipped_id", .integer(skippedID)),
+            ]
+        }
     }
 
-    public var counters: Counters {
-        lock.withLock {
-            Counters(
-                ok: uploadsOK, failed: uploadsFailed, skipped: uploadsSkipped, skippedID: uploadsSkippedID,
-                idReadFailures: idReadFailures)
-        }
+    public var counters: Counters { lock.withLock { countersLocked } }
+
+    /// The counters; the caller holds `lock`.
+    private var countersLocked: Counters {
+        Counters(
+            ok: uploadsOK, failed: uploadsFailed, skipped: uploadsSkipped, skippedID: uploadsSkippedID,
+            idReadFailures: idReadFailures)
     }
 
     /// Bytes stored by all successful uploads, and by the latest one.
@@ -223,32 +234,27 @@ public final class AutoBackupUploader: @unchecked Sendable {
     public static func expvarJSON(_ uploader: AutoBackupUploader?) -> JSONValue {
         let c = uploader?.counters ?? .zero
         let bytes = uploader?.uploadedBytes ?? (total: 0, last: 0)
-        return .object([
-            ("num_uploads_ok", .integer(c.ok)),
-            ("num_uploads_fail", .integer(c.failed)),
-            ("num_uploads_skipped", .integer(c.skipped)),
-            ("num_uploads_skipped_id", .integer(c.skippedID)),
-            ("num_sum_get_fail", .integer(c.idReadFailures)),
-            ("total_upload_bytes", .integer(bytes.total)),
-            ("last_upload_bytes", .integer(bytes.last)),
-        ])
+        return .object(
+            c.uploadFields + [
+                ("num_sum_get_fail", .integer(c.idReadFailures)),
+                ("total_upload_bytes", .integer(bytes.total)),
+                ("last_upload_bytes", .integer(bytes.last)),
+            ])
     }
 
     /// `/status` → `auto_backups`: rqlite's fields, with its formats (`last_index` a decimal string, Go's
     /// zero time and `0s` before the first upload), followed by the upload counters.
     public func statusJSON() -> JSONValue {
-        lock.withLock {
-            .object([
+        let (time, duration, index, c) = lock.withLock {
+            (lastUploadTime, lastUploadDuration, lastUploadedIndex, countersLocked)
+        }
+        return .object(
+            [
                 ("upload_destination", .string(storage.destination)),
                 ("upload_interval", .string(GoDuration.format(seconds: config.interval))),
-                ("last_upload_time", .string(lastUploadTime.map { GoTime.rfc3339($0) } ?? GoTime.zeroRFC3339)),
-                ("last_upload_duration", .string(GoDuration.format(seconds: lastUploadDuration))),
-                ("last_index", .string(String(lastUploadedIndex))),
-                ("num_uploads_ok", .integer(uploadsOK)),
-                ("num_uploads_fail", .integer(uploadsFailed)),
-                ("num_uploads_skipped", .integer(uploadsSkipped)),
-                ("num_uploads_skipped_id", .integer(uploadsSkippedID)),
-            ])
-        }
+                ("last_upload_time", .string(time.map { GoTime.rfc3339($0) } ?? GoTime.zeroRFC3339)),
+                ("last_upload_duration", .string(GoDuration.format(seconds: duration))),
+                ("last_index", .string(String(index))),
+            ] + c.uploadFields)
     }
 }
