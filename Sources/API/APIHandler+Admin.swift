@@ -5,7 +5,7 @@ extension APIHandler {
     /// Failure mapping for the text endpoints (remove, stepdown, snapshot, reap).
     func sendAdminFailure(_ ctx: Context, _ error: ServiceError) {
         switch error {
-        case .notLeader, .leaderNotFound, .message("unauthorized"):
+        case .notLeader, .leaderNotFound, .unauthorized:
             sendFailure(ctx, error, jsonEndpoint: false)
         case .message(let m):
             ctx.send(Responses.textError(m == "store not open" ? 503 : 500, m))

@@ -75,9 +75,9 @@ extension APIHandler {
             }
         case .leaderNotFound:
             ctx.send(Responses.textError(503, "leader not found"))
-        case .message("unauthorized"):
+        case .unauthorized:
             // The leader refused the credentials a forwarded request carried (REFERENCE §6).
-            ctx.send(Responses.textError(401, "unauthorized"))
+            ctx.send(Responses.textError(401, ServiceError.unauthorizedText))
         case .message(let m):
             if jsonEndpoint {
                 sendEnvelope(ctx, results: [], error: m)

@@ -56,7 +56,7 @@ extension APIHandler {
                 switch outcome {
                 case .written: accepted(sequence)
                 case .closed: send(Responses.textError(503, "queue closed before the batch was written"))
-                case .unauthorized: send(Responses.textError(401, "unauthorized"))
+                case .unauthorized: send(Responses.textError(401, ServiceError.unauthorizedText))
                 }
             }
             let timeout = ctx.params.timeout(default: configuration.defaultTimeout)

@@ -108,6 +108,12 @@ public enum ServiceError: Error, Sendable, Equatable {
     /// Rendered as the JSON error envelope: `store not ready`, `store not open`, `stale read`, `disallowed
     /// pragma`, timeouts, relayed remote errors.
     case message(String)
+
+    /// The text of rqlite's refusal of credentials (`401 unauthorized`), also how a leader's refusal of a
+    /// forwarded request's credentials comes back over the Raft port (REFERENCE §6).
+    public static let unauthorizedText = "unauthorized"
+    /// A leader refused the credentials a forwarded request carried.
+    public static let unauthorized = ServiceError.message(unauthorizedText)
 }
 
 /// One member of the cluster as `/nodes` and `/leader` show it.

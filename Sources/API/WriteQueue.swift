@@ -226,7 +226,7 @@ final class WriteQueue: Sendable {
             case .success:
                 // Per-statement SQL errors count as written; they are never reported.
                 finish(batch, .written)
-            case .failure(.message("unauthorized")):
+            case .failure(.unauthorized):
                 // The leader refused the batch's credentials: retrying cannot help, and would hold every
                 // later batch behind this one. Its requests are answered as not written.
                 finish(batch, .unauthorized)

@@ -96,8 +96,7 @@ enum RPCResponse {
     case notLeader(leaderRaftAddress: String)
 
     /// rqlite's answer to a call whose credentials do not grant what it asks.
-    static let unauthorizedMessage = "unauthorized"
-    static var unauthorized: RPCResponse { .error(unauthorizedMessage) }
+    static var unauthorized: RPCResponse { .error(ServiceError.unauthorizedText) }
 
     var encoded: [UInt8] {
         var w = RPCWriter()

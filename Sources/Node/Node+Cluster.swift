@@ -254,7 +254,7 @@ extension Node {
                     guard !leader.isEmpty, leader != address else { break }
                     address = leader
                     continue
-                case .error(let message) where message == RPCResponse.unauthorizedMessage:
+                case .error(let message) where message == ServiceError.unauthorizedText:
                     logger.warning(
                         "join attempt failed: unauthorized; check -join-as names a user of the -auth file with the join permission",
                         metadata: ["join.via": "\(address)", "join.as": "\(configuration.joinCredentials?.username ?? "")"])
