@@ -106,16 +106,26 @@ if !joinAs.isEmpty {
     }
     nodeConfiguration.joinCredentials = Credentials(username: user.username, password: user.password)
 }
-do {
-    if !flags.string("auto-backup").isEmpty, let bytes = FileManager.default.contents(atPath: flags.string("auto-backup")) {
-        nodeConfiguration.autoBackup = try AutoBackupConfig.parse(Array(bytes))
+/// Reads and parses the `-auto-backup` / `-auto-restore` file when the flag is set. A file that cannot be
+/// read or used stops the start with an error naming it: a node told to back up must not run without it.
+func configFile<T>(_ flag: String, _ path: String, _ parse: ([UInt8]) throws -> T) -> T? {
+    guard !path.isEmpty else { return nil }
+    guard let data = FileManager.default.contents(atPath: path) else {
+        writeStderr("fatal: failed to read \(flag) file \(path)\n")
+        exit(1)
     }
-    if !flags.string("auto-restore").isEmpty, let bytes = FileManager.default.contents(atPath: flags.string("auto-restore")) {
-        nodeConfiguration.autoRestore = try AutoRestoreConfig.parse(Array(bytes))
+    do {
+        return try parse(Array(data))
+    } catch {
+        writeStderr("fatal: \(flag) file \(path): \(error)\n")
+        exit(1)
     }
-} catch {
-    writeStderr("fatal: \(error)\n")
-    exit(1)
+}
+nodeConfiguration.autoBackup = configFile("auto-backup", flags.string("auto-backup")) {
+    try AutoBackupConfig.parse($0)
+}
+nodeConfiguration.autoRestore = configFile("auto-restore", flags.string("auto-restore")) {
+    try AutoRestoreConfig.parse($0)
 }
 for (name, value) in [
     ("raft-heartbeat-timeout", nodeConfiguration.heartbeatTimeout), ("raft-election-timeout", nodeConfiguration.electionTimeout),

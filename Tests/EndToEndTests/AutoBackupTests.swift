@@ -227,6 +227,29 @@ import TestSupport
         }
     }
 
+    /// A configuration file that is missing (rqlite's flag check), unreadable or invalid stops the start,
+    /// naming the file: a node told to back up (or restore) never runs without doing so.
+    @Test func unusableConfigFilesStopTheStart() throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let invalid = try writeConfig(dir, "invalid.json", #"{"version":1,"type":"file","sub":{"dir":"\#(dir)/store","name":"db"}}"#)
+        let cases: [(flag: String, path: String, message: String)] = [
+            ("-auto-backup", dir + "/missing.json", "\(dir)/missing.json does not exist"),
+            ("-auto-restore", dir + "/missing.json", "\(dir)/missing.json does not exist"),
+            ("-auto-restore", dir, "failed to read auto-restore file \(dir)"),
+            ("-auto-backup", dir, "failed to read auto-backup file \(dir)"),
+            ("-auto-backup", invalid, "auto-backup file \(invalid): interval must be set"),
+        ]
+        for (i, c) in cases.enumerated() {
+            let data = dir + "/node\(i)"
+            let (status, output) = try runRaftlited([
+                "-http-addr", "127.0.0.1:\(freePort())", "-raft-addr", "127.0.0.1:\(freePort())", c.flag, c.path, data,
+            ])
+            #expect(status == 1, "\(c.flag) \(c.path): \(output)")
+            #expect(output.contains(c.message), "\(c.flag) \(c.path): \(output)")
+        }
+    }
+
     @Test func s3RoundTripThroughAnS3CompatibleServer() throws {
         guard runProgram("/usr/bin/env", ["python3", "-c", "import moto"]).status == 0 else {
             Issue.record("moto is not installed (pip install moto[server]); scripts/setup installs it")
