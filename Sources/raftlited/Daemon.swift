@@ -9,20 +9,10 @@ import Prometheus
 
 enum Daemon {
     /// Starts the HTTP API on the bind address before the node opens, so status answers at once.
-    static func startHTTP(config: DaemonConfig, flags: FlagSet, node: Node, logger: Logger) throws -> (
-        server: HTTPServer, api: APIHandler
-    ) {
-        var auth: AuthStore?
-        if !config.authFile.isEmpty {
-            guard let bytes = FileManager.default.contents(atPath: config.authFile) else {
-                throw DaemonError("failed to read auth file \(config.authFile)")
-            }
-            do {
-                auth = try AuthStore(json: Array(bytes))
-            } catch {
-                throw DaemonError("failed to load auth file \(config.authFile): \(error)")
-            }
-        }
+    /// `auth` is the `-auth` store the node checks internode calls with: the API checks the same one.
+    static func startHTTP(
+        config: DaemonConfig, flags: FlagSet, node: Node, auth: AuthStore?, logger: Logger
+    ) throws -> (server: HTTPServer, api: APIHandler) {
         var apiConfiguration = APIConfiguration(
             advertisedAddress: config.httpAdv, bindAddress: config.httpAddr,
             allowOrigin: config.allowOrigin.isEmpty ? nil : config.allowOrigin,

@@ -146,7 +146,7 @@ do {
 let server: HTTPServer
 let api: APIHandler
 do {
-    let started = try Daemon.startHTTP(config: config, flags: flags, node: node, logger: logger)
+    let started = try Daemon.startHTTP(config: config, flags: flags, node: node, auth: nodeConfiguration.auth, logger: logger)
     server = started.server
     api = started.api
 } catch {
