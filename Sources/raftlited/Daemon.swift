@@ -90,7 +90,3 @@ extension APIConfiguration {
     }
 }
 
-struct DaemonError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
